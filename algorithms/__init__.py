@@ -1,0 +1,1 @@
+"""Credit-assignment learners (C3, CCPO, MAPPO, GRPO) over one batch structure (DESIGN.md section 6)."""

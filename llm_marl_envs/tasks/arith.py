@@ -1,0 +1,1 @@
+"""Math task sources (issue #3): being written."""

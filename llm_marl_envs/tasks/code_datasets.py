@@ -1,0 +1,1 @@
+"""Code task sources (issue #4): being written."""

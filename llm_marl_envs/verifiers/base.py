@@ -1,0 +1,34 @@
+"""The verifier interface and registry.
+
+A verifier scores a response to a task: ``verify(response, task) -> Verdict``. It is total: any
+string (a model's output is untrusted) gives a ``Verdict``, never an exception or a hang.
+``verify_many`` scores a batch at once (worker pools run the batch in parallel); the default
+implementation loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..registry import Registry
+from ..types import Task, Verdict
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Scores responses for one task kind (``"math"`` or ``"code"``)."""
+
+    kind: str
+
+    def verify(self, response: str, task: Task) -> Verdict: ...
+
+    def verify_many(self, responses: Sequence[str], tasks: Sequence[Task]) -> list[Verdict]: ...
+
+
+VERIFIERS: Registry[Verifier] = Registry("verifier")
+
+
+def get_verifier(name: str) -> Verifier:
+    """The registered verifier ``name`` (``"math"`` or ``"code"`` built in)."""
+    return VERIFIERS.get(name)
