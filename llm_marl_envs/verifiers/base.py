@@ -25,6 +25,11 @@ class Verifier(Protocol):
 
     def verify_many(self, responses: Sequence[str], tasks: Sequence[Task]) -> list[Verdict]: ...
 
+    def answer_key(self, response: str) -> str | None:
+        """A canonical key of the answer in ``response`` (``None`` when there is none): two responses
+        with equal keys give the same answer. Topologies vote on these keys."""
+        ...
+
 
 VERIFIERS: Registry[Verifier] = Registry("verifier")
 
