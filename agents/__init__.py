@@ -1,9 +1,89 @@
 """Text-generation backends behind one protocol (DESIGN.md section 5).
 
+Every backend has ``generate(prompts, params) -> list[Generation]`` (see ``llm_marl_envs.policy``).
+Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps names to factories:
+
+| name | class | module |
+|---|---|---|
+| ``oracle``, ``fixed``, ``replay``, ``random``, ``function`` | scripted agents | ``agents.scripted`` |
+| ``hf`` | ``HFPolicy`` (transformers; default model: embedded SmolLM2-135M-Instruct) | ``agents.hf`` |
+| ``tiny`` | ``HFPolicy`` over a fresh tiny random transformer (tests, demos) | ``agents.tiny`` |
+| ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
+| ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
+
+Heavy libraries (torch, transformers, vllm, httpx) load only inside the backend that needs them.
+
 Note: ``agents`` is also the import name of another PyPI distribution (the OpenAI Agents SDK);
 this package is the one from ``llm-marl-envs`` (a test checks that it resolves to this checkout).
 """
 
-from llm_marl_envs.policy import ChatMessage, Conversation, Generation, Policy, SamplingParams
+from __future__ import annotations
 
-__all__ = ["ChatMessage", "Conversation", "Generation", "Policy", "SamplingParams"]
+from collections.abc import Callable
+from typing import Any
+
+from llm_marl_envs.policy import ChatMessage, Conversation, Generation, Policy, SamplingParams
+from llm_marl_envs.registry import Registry
+
+BACKENDS: Registry[Callable[..., Any]] = Registry("agent backend")
+
+
+def make_policy(backend: str, **kwargs: Any) -> Any:
+    """Build a policy by backend name (see the table above); ``kwargs`` go to its constructor."""
+    return BACKENDS.get(backend)(**kwargs)
+
+
+def _scripted(name: str) -> Callable[..., Any]:
+    def factory(**kwargs: Any) -> Any:
+        from . import scripted
+
+        return getattr(scripted, name)(**kwargs)
+
+    factory.__name__ = factory.__qualname__ = f"make_{name}"
+    factory.__doc__ = f"Build ``agents.scripted.{name}``."
+    return factory
+
+
+def _hf(model: Any = None, **kwargs: Any) -> Any:
+    """``HFPolicy``; without ``model``, the embedded SmolLM2-135M-Instruct (converted once, cached)."""
+    from .hf import HFPolicy
+
+    if model is None:
+        from .embedded import smollm2_dir
+
+        model = smollm2_dir()
+    return HFPolicy(model, **kwargs)
+
+
+def _tiny(kind: str = "char", seed: int = 0, **kwargs: Any) -> Any:
+    """``HFPolicy`` over a fresh tiny random Llama (no download; gibberish output)."""
+    from .hf import HFPolicy
+    from .tiny import build_tiny_model, build_tiny_tokenizer
+
+    model_keys = ("hidden_size", "num_layers", "num_heads", "max_positions")
+    model_kwargs = {k: kwargs.pop(k) for k in model_keys if k in kwargs}
+    tokenizer = build_tiny_tokenizer(kind=kind)
+    return HFPolicy(build_tiny_model(tokenizer, seed=seed, **model_kwargs), tokenizer, **kwargs)
+
+
+def _vllm(**kwargs: Any) -> Any:
+    from .vllm import VLLMPolicy
+
+    return VLLMPolicy(**kwargs)
+
+
+def _openai(**kwargs: Any) -> Any:
+    from .openai_compat import OpenAICompatPolicy
+
+    return OpenAICompatPolicy(**kwargs)
+
+
+for _name, _cls in (("oracle", "OracleAgent"), ("fixed", "FixedAgent"), ("replay", "ReplayAgent"),
+                    ("random", "RandomAgent"), ("function", "FunctionAgent")):
+    BACKENDS.register(_name, _scripted(_cls))
+BACKENDS.register("hf", _hf)
+BACKENDS.register("tiny", _tiny)
+BACKENDS.register("vllm", _vllm)
+BACKENDS.register("openai", _openai)
+
+__all__ = ["BACKENDS", "ChatMessage", "Conversation", "Generation", "Policy", "SamplingParams", "make_policy"]
