@@ -1,0 +1,88 @@
+"""Credit diagnostics: worked examples E7-E9, the P9 degeneracy, and a random credit scoring ~0."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from algorithms.diagnostics import (
+    ReplayBucket,
+    conditional_mutual_information,
+    credit_diagnostics,
+    credit_fidelity,
+    influence,
+    method_credits,
+    within_group_variance,
+)
+from algorithms.estimators.functional import spearman
+
+
+def test_e7_within_group_variance():
+    assert within_group_variance([[-0.135, 0.12, 0.015]]) == pytest.approx(0.01095, abs=1e-5)
+    assert within_group_variance([[1, 1], [0, 2]]) == pytest.approx(0.5)
+
+
+def test_e8_same_replays_make_fidelity_degenerate():
+    rbar = np.array([0.63, 0.80, 0.73])
+    target = rbar - rbar.mean()
+    np.testing.assert_allclose(target, [-0.09, 0.08, 0.01], atol=1e-12)
+    bucket = ReplayBucket("t", "h", "actor", ["a", "b", "c"], [[x] for x in rbar], [[x] for x in rbar])
+    (a,) = method_credits("c3", [bucket])
+    np.testing.assert_allclose(a, 1.5 * target, atol=1e-12)
+    assert credit_fidelity([a], [bucket.target()]) == pytest.approx(1.0)
+
+
+def test_e9_conditional_mutual_information():
+    vocab = ["a", "b"]
+    assert conditional_mutual_information([["a"], ["b"]], vocabulary=vocab) == pytest.approx(0.05663, abs=1e-5)
+    assert conditional_mutual_information([["a"], ["a"]], vocabulary=vocab) == pytest.approx(0.0, abs=1e-12)
+    assert conditional_mutual_information([["a", "a"], ["b", "b"]], vocabulary=vocab) == pytest.approx(0.13081, abs=1e-5)
+    # p(j) proportional to samples: an unseen candidate carries no weight
+    assert conditional_mutual_information([["a"], []], vocabulary=vocab) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_influence_canonicalises_and_averages():
+    same = [[["x = 1", "x  =  1"], ["x = 1"]]]  # whitespace-equivalent outputs: one category
+    assert influence(same) == pytest.approx(0.0, abs=1e-12)
+    assert influence([[["```python\nA```"], ["B"]]]) == pytest.approx(0.05663, abs=1e-5)
+
+
+def synthetic_buckets(n_buckets=300, J=4, M=6, seed=0):
+    """Candidates with true success probabilities; credit and target replays drawn independently."""
+    rng = np.random.default_rng(seed)
+    buckets = []
+    for b in range(n_buckets):
+        p = rng.uniform(0, 1, size=J)
+        credit = [list((rng.random(M) < p[j]).astype(float)) for j in range(J)]
+        target = [list((rng.random(M) < p[j]).astype(float)) for j in range(J)]
+        buckets.append(ReplayBucket(f"t{b}", f"h{b}", "actor", [f"c{j}" for j in range(J)], credit, target,
+                                    value=float(p.mean())))
+    return buckets
+
+
+def test_random_credit_scores_about_zero_and_c3_scores_positive():
+    diag = credit_diagnostics(synthetic_buckets(), methods=("c3", "grpo", "mappo", "random"))
+    assert abs(diag["random"]["fidelity"]) < 0.08
+    assert diag["c3"]["fidelity"] > 0.5
+    assert diag["c3"]["fidelity"] < 0.99  # independent target replays: not degenerate (P9)
+    assert diag["grpo"]["fidelity"] == pytest.approx(diag["c3"]["fidelity"], abs=0.01)  # same ranking inside buckets
+    # LOO scales the mean-centred credit by J/(J-1): variance by (J/(J-1))^2
+    ratio = diag["c3"]["within_group_variance"] / diag["grpo"]["within_group_variance"]
+    assert ratio == pytest.approx((4 / 3) ** 2)
+    assert math.isfinite(diag["mappo"]["fidelity"])
+
+
+def test_fidelity_variants_and_errors():
+    with pytest.raises(ValueError):
+        credit_fidelity([[1, 2]], [[1]])
+    with pytest.raises(KeyError, match="valid"):
+        method_credits("nope", [])
+    assert credit_fidelity([[1, 0], [2, 0], [3, 0]], [[1, 9], [2, 9], [3, 9]], variant="real_only") == pytest.approx(1.0)
+
+
+def test_spearman_ties_and_constants():
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2], [1, 1, 2]) == pytest.approx(1.0)
+    assert math.isnan(spearman([1, 1], [0, 1]))
