@@ -1,0 +1,474 @@
+"""Equivalence of two parsed answers, in-process: exact rational arithmetic, then a numeric probe.
+
+Order for two scalar expressions:
+
+1. structural equality of the trees;
+2. exact rational values (``fractions.Fraction``: integers, decimals, fractions, integer powers,
+   perfect roots, factorials up to :data:`MAX_FACTORIAL`, results up to :data:`MAX_BITS` bits) — equal
+   or not, decided here (so ``1/2004!`` vs ``1/2006!`` and ``1/2^99`` vs ``1/2^98`` differ exactly);
+3. a numeric probe with mpmath at 50 significant digits, with every free variable set to the same
+   pseudo-random values at three points: a clear relative difference decides "unequal"; agreement
+   (relative 1e-30) or an unclear result is left to the symbolic check (:mod:`.math_pool`), which
+   receives the pair together with the probe's opinion.
+
+Magnitude guards (exponents, ``exp``, factorials) raise :class:`TooBig` instead of computing towers,
+and the caller answers ``"error"``. Containers: tuples/lists/matrices element-wise in order, sets
+and bare comma lists as multisets, intervals with their closedness (``(a, b)`` also matches the open
+interval), unions as sets of intervals; equations ``lhs = rhs`` (lhs not a lone variable) are equal
+when ``lhs - rhs`` are proportional.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import mpmath
+
+from .math_parser import Node
+
+MAX_BITS = 200_000
+MAX_FACTORIAL = 5000
+MAX_NUMERIC_LOG = 1e15  # |exponent * log(base)| above this is "too large"
+DPS = 50
+AGREE_REL = mpmath.mpf("1e-30")
+DIFFER_REL = mpmath.mpf("1e-12")
+DIFFER_ABS = mpmath.mpf("1e-30")
+N_POINTS = 3
+
+
+class NotExact(ValueError):
+    """The value is not a (small) rational number."""
+
+
+class TooBig(ValueError):
+    """The value is too large to compute (a tower exponent, a huge factorial)."""
+
+
+SCALARS = {"num", "sym", "const", "add", "mul", "div", "neg", "pow", "fn", "fact"}
+
+
+# -- exact rational evaluation ----------------------------------------------------------------------
+
+def _iroot(n: int, k: int) -> int | None:
+    """The exact integer k-th root of n >= 0, or None."""
+    if n < 2:
+        return n
+    if k == 2:
+        r = math.isqrt(n)
+        return r if r * r == n else None
+    r = round(n ** (1.0 / k)) if n.bit_length() < 1000 else int(math.exp(math.log(n) / k))
+    for c in (r - 1, r, r + 1):
+        if c >= 0 and c**k == n:
+            return c
+    lo, hi = 0, 1 << (n.bit_length() // k + 1)
+    while lo < hi:  # exact binary search for large n
+        mid = (lo + hi) // 2
+        if mid**k < n:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo**k == n else None
+
+
+def _exact_root(x: Fraction, k: int) -> Fraction:
+    if k <= 0 or k > 64:
+        raise NotExact("root index")
+    neg = x < 0
+    if neg and k % 2 == 0:
+        raise NotExact("even root of a negative number")
+    x = -x if neg else x
+    p, q = _iroot(x.numerator, k), _iroot(x.denominator, k)
+    if p is None or q is None:
+        raise NotExact("not a perfect power")
+    r = Fraction(p, q)
+    return -r if neg else r
+
+
+def _exact_pow(b: Fraction, e: Fraction) -> Fraction:
+    if e.denominator != 1:
+        b = _exact_root(b, e.denominator)
+        e = Fraction(e.numerator)
+    n = e.numerator
+    if b == 0 and n < 0:
+        raise NotExact("division by zero")
+    if b in (0, 1):
+        return b
+    if b == -1:
+        return Fraction(1 if n % 2 == 0 else -1)
+    size = max(b.numerator.bit_length(), b.denominator.bit_length())
+    if abs(n) * size > MAX_BITS:
+        raise TooBig("power too large")
+    return b**n
+
+
+def exact_value(node: Node) -> Fraction:
+    """The exact rational value of ``node``; raises :class:`NotExact` or :class:`TooBig`."""
+    kind = node[0]
+    if kind == "num":
+        return node[1]
+    if kind == "add":
+        return sum((exact_value(a) for a in node[1]), Fraction(0))
+    if kind == "mul":
+        out = Fraction(1)
+        for a in node[1]:
+            out *= exact_value(a)
+            if max(out.numerator.bit_length(), out.denominator.bit_length()) > MAX_BITS:
+                raise TooBig("product too large")
+        return out
+    if kind == "neg":
+        return -exact_value(node[1])
+    if kind == "div":
+        den = exact_value(node[2])
+        if den == 0:
+            raise NotExact("division by zero")
+        return exact_value(node[1]) / den
+    if kind == "pow":
+        return _exact_pow(exact_value(node[1]), exact_value(node[2]))
+    if kind == "fact":
+        n = exact_value(node[1])
+        if n.denominator != 1 or n < 0:
+            raise NotExact("factorial of a non-natural number")
+        if n > MAX_FACTORIAL:
+            raise TooBig("factorial too large")
+        return Fraction(math.factorial(int(n)))
+    if kind == "fn":
+        name, args = node[1], node[2]
+        if name == "sqrt":
+            return _exact_root(exact_value(args[0]), 2)
+        if name == "abs":
+            return abs(exact_value(args[0]))
+        if name == "floor":
+            return Fraction(math.floor(exact_value(args[0])))
+        if name == "ceil":
+            return Fraction(math.ceil(exact_value(args[0])))
+        if name == "binom":
+            n, k = exact_value(args[0]), exact_value(args[1])
+            if n.denominator != 1 or k.denominator != 1 or not 0 <= n <= MAX_FACTORIAL:
+                raise NotExact("binomial")
+            return Fraction(math.comb(int(n), int(k)) if k >= 0 else 0)
+    raise NotExact(kind)
+
+
+def try_exact(node: Node) -> Fraction | None:
+    """``exact_value`` or None when not exact (``TooBig`` propagates)."""
+    try:
+        return exact_value(node)
+    except NotExact:
+        return None
+    except (ZeroDivisionError, OverflowError, ValueError) as e:
+        if isinstance(e, TooBig):
+            raise
+        return None
+
+
+# -- numeric evaluation -----------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _ctx() -> mpmath.ctx_mp.MPContext:
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        ctx = mpmath.MPContext()
+        ctx.dps = DPS
+        _local.ctx = ctx
+    return ctx
+
+
+def free_symbols(node: Node, out: set[str] | None = None) -> set[str]:
+    """Names of the variables in ``node``."""
+    out = set() if out is None else out
+    if node[0] == "sym":
+        out.add(node[1])
+        return out
+    for part in node[1:]:
+        _walk(part, out)
+    return out
+
+
+def _walk(x: object, out: set[str]) -> None:
+    if isinstance(x, tuple):
+        if x and isinstance(x[0], str):
+            free_symbols(x, out)
+        else:
+            for y in x:
+                _walk(y, out)
+
+
+def _guard(x, what: str) -> None:
+    if x != x:  # nan
+        return
+    if abs(x) > MAX_NUMERIC_LOG:
+        raise TooBig(f"{what} too large")
+
+
+_FUNCS = {
+    "sin": "sin", "cos": "cos", "tan": "tan", "cot": "cot", "sec": "sec", "csc": "csc", "arcsin": "asin",
+    "arccos": "acos", "arctan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "sqrt": "sqrt", "abs": "fabs",
+    "floor": "floor", "ceil": "ceil",
+}
+
+
+def numeric_value(node: Node, env: dict[str, object], ctx=None):
+    """The value of ``node`` as an mpmath number with ``env`` for the variables (raises on failure)."""
+    ctx = ctx or _ctx()
+    kind = node[0]
+    if kind == "num":
+        v = node[1]
+        return ctx.mpf(v.numerator) / v.denominator
+    if kind == "sym":
+        return env[node[1]]
+    if kind == "const":
+        return {"pi": ctx.pi, "E": ctx.e, "I": ctx.mpc(0, 1), "oo": ctx.inf}[node[1]]
+    if kind == "add":
+        return ctx.fsum(numeric_value(a, env, ctx) for a in node[1])
+    if kind == "mul":
+        out = ctx.mpf(1)
+        for a in node[1]:
+            out = out * numeric_value(a, env, ctx)
+        return out
+    if kind == "neg":
+        return -numeric_value(node[1], env, ctx)
+    if kind == "div":
+        den = numeric_value(node[2], env, ctx)
+        if den == 0:
+            raise ZeroDivisionError
+        return numeric_value(node[1], env, ctx) / den
+    if kind == "pow":
+        b = numeric_value(node[1], env, ctx)
+        e = numeric_value(node[2], env, ctx)
+        if b != 0 and ctx.isfinite(b) and ctx.isfinite(e):
+            _guard(abs(e) * abs(ctx.log(abs(b))), "power")
+        if b == 0 and ctx.re(e) < 0:
+            raise ZeroDivisionError
+        if ctx.im(b) == 0 and ctx.im(e) == 0 and b < 0:
+            ev = exact_if_rational(node[2])
+            if ev is not None and ev.denominator % 2 == 1:  # real odd root of a negative number
+                r = ctx.power(-b, e)
+                return r if ev.numerator % 2 == 0 else -r
+        return ctx.power(b, e)
+    if kind == "fact":
+        x = numeric_value(node[1], env, ctx)
+        _guard(x / 1e10, "factorial")
+        return ctx.factorial(x)
+    if kind == "fn":
+        name, args = node[1], node[2]
+        vals = [numeric_value(a, env, ctx) for a in args]
+        if name == "log":
+            if any(v == 0 for v in vals):
+                raise ZeroDivisionError
+            return ctx.log(vals[0]) if len(vals) == 1 else ctx.log(vals[0]) / ctx.log(vals[1])
+        if name == "exp":
+            _guard(ctx.re(vals[0]), "exponential")
+            return ctx.exp(vals[0])
+        if name == "binom":
+            return ctx.binomial(vals[0], vals[1])
+        if name == "abs":
+            return abs(vals[0])
+        fn = _FUNCS.get(name)
+        if fn is None:
+            raise NotExact(f"unknown function {name}")
+        return getattr(ctx, fn)(vals[0])
+    raise NotExact(f"not a scalar: {kind}")
+
+
+def exact_if_rational(node: Node) -> Fraction | None:
+    try:
+        return try_exact(node)
+    except TooBig:
+        return None
+
+
+def _points(symbols: set[str], n: int) -> list[dict[str, object]]:
+    ctx = _ctx()
+    names = sorted(symbols)
+    out = []
+    for p in range(n):
+        env = {}
+        for name in names:
+            rng = random.Random(f"{name}|{p}")
+            env[name] = ctx.mpf(rng.randint(1, 10**9)) / 10**9 * 2 + ctx.mpf("0.5")
+        out.append(env)
+    return out
+
+
+def _closeness(a, b) -> str:
+    """``"agree"``, ``"differ"`` or ``"unclear"`` for two mpmath numbers."""
+    ctx = _ctx()
+    if a == b:
+        return "agree"
+    if ctx.isnan(a) or ctx.isnan(b):
+        return "unclear"
+    if ctx.isinf(a) or ctx.isinf(b):
+        return "differ"
+    diff = abs(a - b)
+    scale = max(abs(a), abs(b))
+    if diff <= AGREE_REL * scale:
+        return "agree"
+    if diff > DIFFER_REL * scale and diff > DIFFER_ABS:
+        return "differ"
+    return "unclear"
+
+
+# -- decisions --------------------------------------------------------------------------------------
+
+@dataclass
+class Decision:
+    """``state``: ``"equal"``, ``"unequal"``, ``"pending"`` (needs the symbolic check on ``pairs``,
+    each with the numeric probe's opinion ``True`` = agreed) or ``"error"`` (with ``detail``)."""
+
+    state: str
+    detail: str = ""
+    pairs: list[tuple[Node, Node, bool]] = field(default_factory=list)
+
+
+EQUAL = Decision("equal")
+UNEQUAL = Decision("unequal")
+
+
+def _all(decisions: list[Decision]) -> Decision:
+    pairs: list[tuple[Node, Node, bool]] = []
+    for d in decisions:
+        if d.state in ("unequal", "error"):
+            return d
+        pairs += d.pairs
+    if pairs:
+        return Decision("pending", "symbolic check on parts", pairs)
+    return Decision("equal", decisions[0].detail if decisions else "")
+
+
+def compare_scalars(g: Node, r: Node) -> Decision:
+    if g == r:
+        return Decision("equal", "identical")
+    try:
+        ge, re_ = try_exact(g), try_exact(r)
+    except TooBig as e:
+        ge = re_ = None
+        big = str(e)
+    else:
+        big = ""
+    if ge is not None and re_ is not None:
+        return Decision("equal" if ge == re_ else "unequal", "exact")
+    symbols = free_symbols(g) | free_symbols(r)
+    opinions = []
+    for env in _points(symbols, N_POINTS if symbols else 1):
+        try:
+            a = numeric_value(g, env)
+            b = numeric_value(r, env)
+        except TooBig as e:
+            return Decision("error", f"expression too large ({e})")
+        except (ZeroDivisionError, ValueError, OverflowError, ArithmeticError, KeyError, TypeError):
+            opinions.append("unclear")
+            continue
+        verdict = _closeness(a, b)
+        if verdict == "differ":
+            return Decision("unequal", "numeric")
+        opinions.append(verdict)
+    if big and not opinions:
+        return Decision("error", f"expression too large ({big})")
+    agree = bool(opinions) and all(o == "agree" for o in opinions)
+    return Decision("pending", "numerically equal" if agree else "numerically unclear", [(g, r, agree)])
+
+
+def _as_seq(node: Node) -> tuple[Node, ...] | None:
+    return node[1] if node[0] in ("tuple", "list", "set") else None
+
+
+def _match_unordered(gs: tuple[Node, ...], rs: tuple[Node, ...]) -> Decision:
+    if len(gs) != len(rs):
+        return Decision("unequal", "different number of elements")
+    remaining = list(rs)
+    decisions = []
+    for g in gs:
+        best = None
+        for j, r in enumerate(remaining):
+            d = compare(g, r)
+            if d.state == "equal":
+                best = (j, d)
+                break
+            if d.state == "pending" and best is None and all(agree for _, _, agree in d.pairs):
+                best = (j, d)
+        if best is None:
+            return Decision("unequal", "no matching element")
+        decisions.append(best[1])
+        remaining.pop(best[0])
+    return _all(decisions)
+
+
+def _interval_parts(node: Node) -> tuple[bool, Node, Node, bool] | None:
+    if node[0] == "interval":
+        return node[1], node[2], node[3], node[4]
+    if node[0] == "tuple" and len(node[1]) == 2:
+        return False, node[1][0], node[1][1], False
+    return None
+
+
+def _compare_equations(g: Node, r: Node) -> Decision:
+    dg = ("add", (g[1], ("neg", g[2])))
+    dr = ("add", (r[1], ("neg", r[2])))
+    symbols = free_symbols(dg) | free_symbols(dr)
+    if not symbols:
+        return _all([compare(g[1], r[1]), compare(g[2], r[2])])
+    ratio = None
+    ctx = _ctx()
+    informative = 0
+    for env in _points(symbols, 4):
+        try:
+            a, b = numeric_value(dg, env), numeric_value(dr, env)
+        except (TooBig, ZeroDivisionError, ValueError, ArithmeticError, KeyError, TypeError):
+            continue
+        if _closeness(a, ctx.mpf(0)) == "agree" or _closeness(b, ctx.mpf(0)) == "agree":
+            if not (a == 0 and b == 0) and _closeness(a, b) != "agree":
+                return Decision("unequal", "equation")
+            continue
+        k = a / b
+        if ratio is not None and _closeness(k, ratio) != "agree":
+            return Decision("unequal", "equation")
+        ratio = k
+        informative += 1
+    return Decision("equal" if informative >= 2 else "unequal", "equation (proportional)")
+
+
+def compare(g: Node, r: Node) -> Decision:
+    """Decide whether answer ``r`` equals gold ``g`` (both parse trees); see the module docstring."""
+    gk, rk = g[0], r[0]
+    if gk == "text" or rk == "text":
+        return Decision("equal" if g == r else "unequal", "text")
+    if gk in SCALARS and rk in SCALARS:
+        return compare_scalars(g, r)
+    if gk == "eq" and rk == "eq":
+        return _compare_equations(g, r)
+    if gk == "rel" and rk == "rel":
+        flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
+        if g[1] == r[1]:
+            return _all([compare(g[2], r[2]), compare(g[3], r[3])])
+        if flip[g[1]] == r[1]:
+            return _all([compare(g[2], r[3]), compare(g[3], r[2])])
+        return Decision("unequal", "relation")
+    if gk == "matrix" and rk == "matrix":
+        if len(g[1]) != len(r[1]) or len(g[1][0]) != len(r[1][0]):
+            return Decision("unequal", "matrix shape")
+        return _all([compare(a, b) for ra, rb in zip(g[1], r[1], strict=False) for a, b in zip(ra, rb, strict=False)])
+    if gk == "union" and rk == "union":
+        return _match_unordered(g[1], r[1])
+    gi, ri = _interval_parts(g), _interval_parts(r)
+    if gi and ri and (gk == "interval" or rk == "interval"):
+        if gi[0] != ri[0] or gi[3] != ri[3]:
+            return Decision("unequal", "interval ends")
+        return _all([compare(gi[1], ri[1]), compare(gi[2], ri[2])])
+    gs, rs = _as_seq(g), _as_seq(r)
+    if gs is not None and rs is not None:
+        if "set" in (gk, rk) or (gk == "list" and rk == "list"):
+            return _match_unordered(gs, rs)
+        if len(gs) != len(rs):
+            return Decision("unequal", "different length")
+        return _all([compare(a, b) for a, b in zip(gs, rs, strict=False)])
+    if gs is not None and len(gs) == 1 and rk in SCALARS:
+        return compare(gs[0], r)
+    if rs is not None and len(rs) == 1 and gk in SCALARS:
+        return compare(g, rs[0])
+    return Decision("unequal", f"different kinds ({gk} vs {rk})")

@@ -1,0 +1,124 @@
+"""Final-answer extraction from a model's response (untrusted text: never raises, linear time).
+
+Order (the first rule that finds something wins):
+
+1. ``<answer>…</answer>``: the last complete pair of tags. Inside it, a ``\\boxed{}`` or an
+   "answer is" marker is honoured; otherwise the whole content is the answer.
+2. ``\\boxed{…}`` / ``\\fbox{…}``: the last complete one, with brace matching (``\\boxed 5`` too).
+3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
+   its line or sentence.
+4. The last number in the text (integers with separators, decimals, ``a/b``), skipping the right-hand
+   side of an equation with variables (``3x - y + 13 = 0`` does not give ``0``).
+
+Only the last :data:`MAX_SCAN` characters are scanned.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_SCAN = 50_000
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_MARKER_RE = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|answer\s+is|answer\s*:|####)\s*(?:[:=]\s*)?",
+    re.I,
+)
+_NUMBER_RE = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d])|(?<![\w.])-?\d+(?:\.\d+)?(?:\s*/\s*\d+)?(?![\d])")
+_ALGEBRA_BEFORE_EQ = re.compile(r"(?:[a-zA-Z]\s*[-+*/^]|\d\s*[a-zA-Z]|[-+*/^]\s*[a-zA-Z])")
+
+
+def match_brace(text: str, open_idx: int) -> int:
+    """Index of the ``}`` matching the ``{`` at ``open_idx`` (escaped ``\\{`` ignored), or -1."""
+    depth = 0
+    i, n = open_idx, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Contents of every complete ``\\boxed{}``/``\\fbox{}`` in ``text``, in order."""
+    out = []
+    for m in _BOX_RE.finditer(text):
+        j = m.end()
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            end = match_brace(text, j)
+            if end >= 0:
+                out.append(text[j + 1 : end])
+        elif j > m.end():  # "\boxed 5": up to whitespace or "$"
+            tok = re.match(r"[^\s$]+", text[j:])
+            if tok:
+                out.append(tok.group(0))
+    return out
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{}`` (brace matching), or ``None``."""
+    boxes = boxed_contents(text)
+    return boxes[-1] if boxes else None
+
+
+def _after_marker(text: str) -> str | None:
+    last = None
+    for m in _MARKER_RE.finditer(text):
+        last = m
+    if last is None:
+        return None
+    rest = text[last.end() :]
+    rest = rest.split("\n", 1)[0]
+    # end of sentence: ". " / "." at the end (a decimal point is followed by a digit)
+    m = re.search(r"\.(?:\s|$)|\s+(?:I hope|because|since|which)\b", rest)
+    if m:
+        rest = rest[: m.start()]
+    rest = rest.strip().strip("$").strip()
+    rest = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", rest).strip()
+    rest = rest.rstrip(".,;:!").strip()
+    return rest or None
+
+
+def _last_number(text: str) -> str | None:
+    for m in reversed(list(_NUMBER_RE.finditer(text))):
+        before = text[max(0, m.start() - 40) : m.start()].rstrip()
+        if before.endswith("=") and _ALGEBRA_BEFORE_EQ.search(before.rsplit("\n", 1)[-1]):
+            continue
+        if before.endswith(("^", "_")):
+            continue
+        return m.group(0)
+    return None
+
+
+def extract_answer(response: str) -> tuple[str | None, str]:
+    """The final answer in ``response`` and the rule that found it (``"tag"``, ``"boxed"``,
+    ``"marker"``, ``"last_number"``; ``"none"`` when nothing is found)."""
+    if not isinstance(response, str) or not response:
+        return None, "none"
+    text = response[-MAX_SCAN:]
+    tags = _ANSWER_TAG_RE.findall(text)
+    if tags:
+        inner = tags[-1]
+        found = last_boxed(inner) or _after_marker(inner) or inner.strip()
+        return (found.strip() or None), "tag"
+    box = last_boxed(text)
+    if box is not None:
+        return box.strip(), "boxed"
+    marked = _after_marker(text)
+    if marked:
+        return marked, "marker"
+    num = _last_number(text)
+    if num is not None:
+        return num, "last_number"
+    return None, "none"

@@ -1,0 +1,101 @@
+"""Normalisation of an extracted answer string before parsing (pure string work, linear time).
+
+What it does, in order: markdown bold, unicode math, math delimiters (``$``, ``\\(…\\)``), sizing
+(``\\left``/``\\right``/``\\big``), spacing commands, ``\\dfrac``/``\\tfrac`` -> ``\\frac``, ``\\frac12`` ->
+``\\frac{1}{2}``, ``\\sqrt2`` -> ``\\sqrt{2}``, degrees (``^\\circ`` -> ``°``), percent and currency signs
+(dropped: ``50\\%`` reads 50, never 0.5), ``\\text{…}`` (unit words after a value are dropped;
+``\\text{ and }`` becomes a comma; a lone ``\\text{…}`` keeps its content), plain unit words after a
+number (``12 cm``), thousands separators (``1,000`` and ``1{,}000``), a trailing period.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .math_extract import match_brace
+
+_UNICODE = {
+    "\u2212": "-", "\u2013": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u221a": "\\sqrt", "\u03c0": "\\pi ",
+    "\u221e": "\\infty ", "\u00b7": "\\cdot ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u00b0": "°",
+}
+_TEXT_CMDS = ("text", "textbf", "textit", "textrm", "mathrm", "mathbf", "mathit", "mbox", "operatorname", "textnormal", "mathsf", "rm", "bf")
+_TEXT_RE = re.compile(r"\\(?:" + "|".join(_TEXT_CMDS) + r")\s*\{")
+_SPACING_RE = re.compile(r"\\[,;:! ]|\\q?quad\b|~|\\(?:displaystyle|textstyle|limits|nolimits)\b")
+_SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*")
+_DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\^\s*\{\s*°\s*\}|\^°|\\text\{\s*°\s*\}")
+_UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)\s*(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
+_SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_UNIT_AFTER_TEXT_RE = re.compile(r"^\s*(?:\^\s*\{?\s*\d\s*\}?)")
+
+
+def _replace_text_commands(s: str) -> str:
+    """``\\text{X}``: a comma for "and"/"or", nothing for unit words after a value, else ``X``."""
+    out = []
+    pos = 0
+    for _ in range(200):
+        m = _TEXT_RE.search(s, pos)
+        if m is None:
+            break
+        end = match_brace(s, m.end() - 1)
+        if end < 0:
+            break
+        inner = s[m.end() : end].strip()
+        before = "".join(out) + s[pos : m.start()]
+        tail = s[end + 1 :]
+        if inner.lower() in ("and", "or", ",", "and,"):
+            rep = ","
+        elif before.strip() and re.fullmatch(r"[a-zA-Z][a-zA-Z\s.]*", inner) and len(inner) >= 2 and (
+            not tail.strip() or _UNIT_AFTER_TEXT_RE.match(tail) or tail.strip().startswith((",", ")"))
+        ):
+            rep = ""  # a unit word after a value: "12\text{ cm}", "5\text{ dollars}"
+            um = _UNIT_AFTER_TEXT_RE.match(tail)
+            if um:
+                end += um.end()
+        else:
+            rep = inner
+        out.append(s[pos : m.start()] + rep)
+        pos = end + 1
+    out.append(s[pos:])
+    return "".join(out)
+
+
+def _fix_short_args(s: str) -> str:
+    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac1{x}`` -> ``\\frac{1}{x}``, ``\\sqrt2`` -> ``\\sqrt{2}``."""
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*(?=\{)", r"\\frac{\1}", s)
+    s = re.sub(r"\\frac\s*(\{[^{}]*\})\s*(\d)", r"\\frac\1{\2}", s)
+    s = re.sub(r"\\frac\s*([a-zA-Z])\s*([a-zA-Z0-9])", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
+    s = re.sub(r"\\sqrt\s*([a-zA-Z])(?![a-zA-Z])", r"\\sqrt{\1}", s)
+    return s
+
+
+def normalize_answer(s: str) -> str:
+    """A cleaned form of an extracted answer (see the module docstring); never raises."""
+    if not isinstance(s, str):
+        return ""
+    s = s.strip()
+    if s.startswith("**") and s.endswith("**") and len(s) > 4:
+        s = s[2:-2]
+    for k, v in _UNICODE.items():
+        if k in s:
+            s = s.replace(k, v)
+    s = s.replace("\\$", "").replace("$", "")
+    s = re.sub(r"\\[()\[\]]", " ", s)
+    s = _SIZING_RE.sub("", s)
+    s = s.replace("\\left.", "").replace("\\right.", "")
+    s = _SPACING_RE.sub(" ", s)
+    s = s.replace("{,}", "")
+    s = re.sub(r"\\[dtc]frac\b", r"\\frac", s)
+    s = _DEGREE_RE.sub("°", s)
+    s = re.sub(r"\\%|%|\\text\{\s*percent\s*\}|\bpercent\b", "", s)
+    s = _replace_text_commands(s)
+    s = _fix_short_args(s)
+    s = re.sub(r"\s+", " ", s).strip()
+    s = s.rstrip(".").rstrip()
+    m = _UNIT_WORDS_RE.match(s)
+    if m and not re.fullmatch(r"(?:or|and)", m.group("unit")):
+        s = m.group("value")
+    if _SEPARATED_INT_RE.match(s):
+        s = s.replace(",", "")
+    return s

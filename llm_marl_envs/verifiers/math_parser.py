@@ -1,0 +1,573 @@
+"""A small, safe parser from answer strings (LaTeX or plain text) to an expression tree.
+
+No ``eval``, no ``sympy.parse_expr``: a tokenizer and a recursive-descent parser with hard limits
+(:data:`MAX_CHARS` characters, :data:`MAX_NODES` nodes, :data:`MAX_DEPTH` nesting) build plain tuples
+that are hashable (cacheable) and JSON-serialisable (they cross to the sympy worker process).
+
+Nodes: ``("num", Fraction)``, ``("sym", name)``, ``("const", "pi"|"E"|"I"|"oo")``, ``("add", (a, ...))``,
+``("mul", (a, ...))``, ``("div", a, b)``, ``("neg", a)``, ``("pow", a, b)``, ``("fn", name, (args...))``,
+``("fact", a)``, ``("eq", a, b)``, ``("rel", op, a, b)``, ``("tuple", items)``, ``("set", items)``,
+``("list", items)`` (a bare comma list), ``("interval", left_closed, a, b, right_closed)``,
+``("union", items)``, ``("matrix", rows)``, ``("text", s)``.
+
+Conventions: ``e`` is Euler's number and ``i`` the imaginary unit; ``x^\\circ`` inside a trig function is
+degrees (``\\sin 60^\\circ`` = sin(pi/3)) and elsewhere just ``x``; ``(a, b)`` is a tuple that also equals the
+open interval; ``[a, b]``, ``(a, b]``, ``[a, b)`` are intervals; ``\\{…\\}`` and a bare ``a, b`` are sets; a
+leading ``x =`` (a single variable, or a tuple of them) is dropped; ``a \\pm b`` is the set {a+b, a-b}.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from functools import lru_cache
+
+from .math_normalize import normalize_answer
+
+MAX_CHARS = 1000
+MAX_NODES = 600
+MAX_DEPTH = 80
+
+Node = tuple
+
+
+class ParseError(ValueError):
+    """The string is not a supported expression (or exceeds a limit)."""
+
+
+TRIG = {"sin", "cos", "tan", "cot", "sec", "csc"}
+FUNCS = TRIG | {"arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "log", "ln", "exp", "lg"}
+GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
+    "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
+}
+# plain words the tokenizer reads as commands (longest first)
+WORDS = sorted(FUNCS | {"sqrt", "pi", "infty", "inf", "oo"}, key=len, reverse=True)
+RELATIONS = {"<": "<", ">": ">", "le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "lt": "<", "gt": ">"}
+MATRIX_ENVS = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array", "smallmatrix"}
+_TOKEN_RE = re.compile(r"\s+|(\d+(?:\.\d+)?|\.\d+)|\\([a-zA-Z]+)|\\(.)|([a-zA-Z]+)|(\*\*)|(.)", re.S)
+_SINGLE_OPS = set("+-*/^_()[]{},!=|&°'<>;:")
+
+
+def tokenize(s: str) -> list[tuple[str, str]]:
+    """Tokens ``(kind, text)`` with kinds ``num``, ``id``, ``cmd``, ``op``."""
+    toks: list[tuple[str, str]] = []
+    for m in _TOKEN_RE.finditer(s):
+        num, cmd, esc, word, dstar, op = m.groups()
+        if num is not None:
+            toks.append(("num", num))
+        elif cmd is not None:
+            toks.append(("cmd", cmd))
+        elif esc is not None:
+            if esc in "{}|":
+                toks.append(("op", "\\" + esc))
+            elif esc == "\\":
+                toks.append(("op", "\\\\"))
+            else:
+                raise ParseError(f"unsupported escape \\{esc}")
+        elif word is not None:
+            i = 0
+            while i < len(word):
+                for w in WORDS:
+                    if word.startswith(w, i) and (len(w) > 1):
+                        toks.append(("cmd", w))
+                        i += len(w)
+                        break
+                else:
+                    toks.append(("id", word[i]))
+                    i += 1
+        elif dstar is not None:
+            toks.append(("op", "^"))
+        elif op is not None:
+            if op not in _SINGLE_OPS:
+                raise ParseError(f"unexpected character {op!r}")
+            toks.append(("op", op))
+    return toks
+
+
+def _is(tok: tuple[str, str] | None, kind: str, text: str | None = None) -> bool:
+    return tok is not None and tok[0] == kind and (text is None or tok[1] == text)
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.toks = tokens
+        self.pos = 0
+        self.nodes = 0
+        self.depth = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def peek(self, k: int = 0) -> tuple[str, str] | None:
+        j = self.pos + k
+        return self.toks[j] if j < len(self.toks) else None
+
+    def take(self) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise ParseError("unexpected end of input")
+        self.pos += 1
+        return tok
+
+    def expect(self, kind: str, text: str) -> None:
+        tok = self.take()
+        if tok != (kind, text):
+            raise ParseError(f"expected {text!r}, got {tok[1]!r}")
+
+    def node(self, *parts) -> Node:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ParseError("expression too complex")
+        return tuple(parts)
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError("expression nested too deeply")
+
+    # -- grammar ---------------------------------------------------------------------------------
+    def parse_seq(self) -> list[Node]:
+        items = [self.parse_relation()]
+        while _is(self.peek(), "op", ",") or _is(self.peek(), "op", ";"):
+            self.take()
+            nxt = self.peek()
+            if nxt is None or (nxt[0] == "op" and nxt[1] in (")", "]", "}", "\\}")):
+                break
+            items.append(self.parse_relation())
+        return items
+
+    def parse_relation(self) -> Node:
+        parts = [self.parse_expr()]
+        op = None
+        while True:
+            tok = self.peek()
+            if _is(tok, "op", "="):
+                self.take()
+                parts.append(self.parse_expr())
+            elif tok is not None and ((tok[0] == "op" and tok[1] in "<>") or (tok[0] == "cmd" and tok[1] in RELATIONS)):
+                self.take()
+                op = RELATIONS[tok[1]]
+                if _is(self.peek(), "op", "="):
+                    self.take()
+                    op += "=" if not op.endswith("=") else ""
+                parts.append(self.parse_expr())
+                return self.node("rel", op, parts[-2], parts[-1])
+            else:
+                break
+        if len(parts) == 1:
+            return parts[0]
+        return self.node("eq", parts[0], parts[-1])
+
+    def parse_expr(self) -> Node:
+        self.enter()
+        terms = [self.parse_term()]
+        pm = None
+        while True:
+            tok = self.peek()
+            if _is(tok, "op", "+"):
+                self.take()
+                terms.append(self.parse_term())
+            elif _is(tok, "op", "-"):
+                self.take()
+                terms.append(self.node("neg", self.parse_term()))
+            elif _is(tok, "cmd", "pm") or _is(tok, "cmd", "mp"):
+                self.take()
+                if pm is not None:
+                    raise ParseError("more than one \\pm")
+                pm = (tok[1], len(terms))
+                terms.append(self.parse_term())
+            elif _is(tok, "cmd", "cup"):
+                self.take()
+                left = terms[0] if len(terms) == 1 else self.node("add", tuple(terms))
+                right = self.parse_expr()
+                self.depth -= 1
+                items = (left,) + (right[1] if right[0] == "union" else (right,))
+                return self.node("union", items)
+            else:
+                break
+        self.depth -= 1
+        if pm is not None:
+            kind, idx = pm
+            plus = terms[:idx] + [terms[idx]] + terms[idx + 1 :]
+            minus = terms[:idx] + [self.node("neg", terms[idx])] + terms[idx + 1 :]
+            if kind == "mp":
+                plus, minus = minus, plus
+            return self.node("pm", self.node("add", tuple(plus)), self.node("add", tuple(minus)))
+        return terms[0] if len(terms) == 1 else self.node("add", tuple(terms))
+
+    def _starts_factor(self, tok: tuple[str, str] | None) -> bool:
+        if tok is None:
+            return False
+        kind, text = tok
+        if kind in ("num", "id"):
+            return True
+        if kind == "op":
+            return text in ("(", "{")
+        return text not in RELATIONS and text not in ("cdot", "times", "div", "pm", "mp", "cup", "rfloor", "rceil", "end", "to")
+
+    def parse_term(self) -> Node:
+        factors = [self.parse_unary()]
+        while True:
+            tok = self.peek()
+            if _is(tok, "op", "*") or _is(tok, "cmd", "cdot") or _is(tok, "cmd", "times"):
+                self.take()
+                factors.append(self.parse_unary())
+            elif _is(tok, "op", "/") or _is(tok, "cmd", "div"):
+                self.take()
+                den = self.parse_unary()
+                num = factors[0] if len(factors) == 1 else self.node("mul", tuple(factors))
+                factors = [self.node("div", num, den)]
+            elif self._starts_factor(tok):
+                factors.append(self.parse_power())
+            else:
+                break
+        return factors[0] if len(factors) == 1 else self.node("mul", tuple(factors))
+
+    def parse_unary(self) -> Node:
+        tok = self.peek()
+        if _is(tok, "op", "-"):
+            self.take()
+            self.enter()
+            inner = self.parse_unary()
+            self.depth -= 1
+            return self.node("neg", inner)
+        if _is(tok, "op", "+"):
+            self.take()
+            return self.parse_unary()
+        return self.parse_power()
+
+    def parse_power(self) -> Node:
+        base = self.parse_postfix()
+        if _is(self.peek(), "op", "^"):
+            self.take()
+            exp = self.parse_exponent()
+            base = self.node("pow", base, exp)
+            while _is(self.peek(), "op", "!"):
+                self.take()
+                base = self.node("fact", base)
+        return base
+
+    def parse_exponent(self) -> Node:
+        self.enter()
+        tok = self.peek()
+        if _is(tok, "op", "-"):
+            self.take()
+            exp = self.node("neg", self.parse_exponent())
+        elif _is(tok, "op", "+"):
+            self.take()
+            exp = self.parse_exponent()
+        elif _is(tok, "op", "°"):
+            self.take()
+            exp = self.node("degmark")
+        else:
+            exp = self.parse_postfix()
+            if _is(self.peek(), "op", "^"):
+                self.take()
+                exp = self.node("pow", exp, self.parse_exponent())
+        self.depth -= 1
+        return exp
+
+    def parse_postfix(self) -> Node:
+        node = self.parse_atom()
+        while True:
+            tok = self.peek()
+            if _is(tok, "op", "!"):
+                self.take()
+                node = self.node("fact", node)
+            elif _is(tok, "op", "°"):
+                self.take()
+                node = self.node("deg", node)
+            elif _is(tok, "op", "_") and node[0] == "sym":
+                self.take()
+                sub = self.take_subscript()
+                node = self.node("sym", f"{node[1]}_{sub}")
+            else:
+                return node
+
+    def take_subscript(self) -> str:
+        tok = self.take()
+        if tok == ("op", "{"):
+            parts = []
+            while not _is(self.peek(), "op", "}"):
+                t = self.take()
+                if t[0] == "op" and t[1] in "{(":
+                    raise ParseError("nested subscript")
+                parts.append(t[1])
+                if len(parts) > 20:
+                    raise ParseError("subscript too long")
+            self.take()
+            return "".join(parts)
+        if tok[0] == "num":
+            if len(tok[1]) > 1:  # x_12 in LaTeX is x_1 2; read a single digit
+                self.toks[self.pos - 1 : self.pos] = [("num", tok[1][0]), ("num", tok[1][1:])]
+                self.pos -= 1
+                self.take()
+                return tok[1][0]
+            return tok[1]
+        if tok[0] in ("id", "cmd"):
+            return tok[1]
+        raise ParseError("bad subscript")
+
+    def group(self, close: str) -> Node:
+        items = self.parse_seq()
+        self.expect("op", close)
+        return items[0] if len(items) == 1 else self.node("tuple", tuple(items))
+
+    def parse_arg(self) -> Node:
+        """A LaTeX macro argument: ``{...}``, one digit, one letter, or one command atom."""
+        tok = self.peek()
+        if _is(tok, "op", "{"):
+            self.take()
+            return self.group("}")
+        if tok is not None and tok[0] == "num":
+            self.take()
+            if len(tok[1]) > 1 and "." not in tok[1]:
+                self.toks.insert(self.pos, ("num", tok[1][1:]))
+                return self.node("num", Fraction(tok[1][0]))
+            return self.node("num", Fraction(tok[1]))
+        return self.parse_atom()
+
+    def parse_atom(self) -> Node:
+        self.enter()
+        try:
+            return self._atom()
+        finally:
+            self.depth -= 1
+
+    def _atom(self) -> Node:
+        tok = self.take()
+        kind, text = tok
+        if kind == "num":
+            return self.node("num", Fraction(text))
+        if kind == "id":
+            if text == "e":
+                return self.node("const", "E")
+            if text == "i":
+                return self.node("const", "I")
+            return self.node("sym", text)
+        if kind == "op":
+            if text in ("(", "["):
+                items = self.parse_seq()
+                close = self.take()
+                if close not in (("op", ")"), ("op", "]")):
+                    raise ParseError(f"unbalanced {text}")
+                lc, rc = text == "[", close[1] == "]"
+                if len(items) == 1 and text == "(" and not rc:
+                    return items[0]
+                if len(items) == 1 and text == "[" and rc:
+                    return items[0]
+                if len(items) == 2 and (lc or rc):
+                    return self.node("interval", lc, items[0], items[1], rc)
+                if len(items) == 2 or not (lc or rc):
+                    return self.node("tuple", tuple(items))
+                raise ParseError("bad bracket")
+            if text == "{":
+                items = self.parse_seq()
+                self.expect("op", "}")
+                return items[0] if len(items) == 1 else self.node("set", tuple(items))
+            if text == "\\{":
+                if _is(self.peek(), "op", "\\}"):
+                    self.take()
+                    return self.node("set", ())
+                items = self.parse_seq()
+                self.expect("op", "\\}")
+                return self.node("set", tuple(items))
+            if text in ("|", "\\|"):
+                inner = self.parse_expr()
+                self.expect("op", text)
+                return self.node("fn", "abs", (inner,))
+            raise ParseError(f"unexpected {text!r}")
+        return self._command(text)
+
+    def _command(self, name: str) -> Node:
+        if name == "frac":
+            num = self.parse_arg()
+            den = self.parse_arg()
+            return self.node("div", num, den)
+        if name == "sqrt":
+            index = None
+            if _is(self.peek(), "op", "["):
+                self.take()
+                index = self.group("]")
+            arg = self.parse_paren_or_arg()
+            if index is None:
+                return self.node("fn", "sqrt", (arg,))
+            return self.node("pow", arg, self.node("div", self.node("num", Fraction(1)), index))
+        if name in ("binom", "dbinom", "tbinom", "choose"):
+            n = self.parse_arg()
+            k = self.parse_arg()
+            return self.node("fn", "binom", (n, k))
+        if name == "pi":
+            return self.node("const", "pi")
+        if name in ("infty", "inf", "oo", "infinity"):
+            return self.node("const", "oo")
+        if name in ("emptyset", "varnothing"):
+            return self.node("set", ())
+        if name in GREEK:
+            return self.node("sym", name.replace("var", ""))
+        if name in ("lfloor", "lceil"):
+            inner = self.parse_expr()
+            self.expect("cmd", "rfloor" if name == "lfloor" else "rceil")
+            return self.node("fn", "floor" if name == "lfloor" else "ceil", (inner,))
+        if name == "begin":
+            return self.parse_matrix()
+        if name in FUNCS:
+            return self.parse_function(name)
+        raise ParseError(f"unsupported command \\{name}")
+
+    def parse_paren_or_arg(self) -> Node:
+        if _is(self.peek(), "op", "("):
+            self.take()
+            return self.group(")")
+        return self.parse_arg()
+
+    def parse_function(self, name: str) -> Node:
+        base = None
+        power = None
+        if name == "log" and _is(self.peek(), "op", "_"):
+            self.take()
+            base = self.parse_arg()
+        if _is(self.peek(), "op", "^"):
+            self.take()
+            power = self.parse_exponent()
+        tok = self.peek()
+        if _is(tok, "op", "(") or _is(tok, "op", "{"):
+            self.take()
+            arg = self.group(")" if tok[1] == "(" else "}")
+        else:
+            arg = self.parse_power()
+            while (t := self.peek()) is not None and t[0] in ("num", "id"):
+                arg = self.node("mul", (arg, self.parse_power()))
+        if name in TRIG:
+            arg = _degrees_to_radians(arg)
+        if name == "ln":
+            name = "log"
+        if name == "lg":
+            name, base = "log", self.node("num", Fraction(10))
+        if power == ("neg", ("num", Fraction(1))) and name in ("sin", "cos", "tan"):
+            return self.node("fn", "arc" + name, (arg,))  # \sin^{-1} x is arcsin x
+        fn = self.node("fn", name, (arg,) if base is None else (arg, base))
+        return fn if power is None else self.node("pow", fn, power)
+
+    def parse_matrix(self) -> Node:
+        self.expect("op", "{")
+        env = self.take()[1]
+        self.expect("op", "}")
+        if env not in MATRIX_ENVS:
+            raise ParseError(f"unsupported environment {env}")
+        if env == "array" and _is(self.peek(), "op", "{"):  # column spec
+            while not _is(self.take(), "op", "}"):
+                pass
+        rows: list[tuple[Node, ...]] = []
+        row: list[Node] = []
+        while True:
+            tok = self.peek()
+            if _is(tok, "cmd", "end"):
+                self.take()
+                self.expect("op", "{")
+                self.take()
+                self.expect("op", "}")
+                break
+            row.append(self.parse_expr())
+            tok = self.take()
+            if tok == ("op", "&"):
+                continue
+            if tok == ("op", "\\\\"):
+                rows.append(tuple(row))
+                row = []
+                continue
+            if tok == ("cmd", "end"):
+                self.pos -= 1
+                continue
+            raise ParseError("bad matrix")
+        if row:
+            rows.append(tuple(row))
+        if not rows or len({len(r) for r in rows}) != 1:
+            raise ParseError("ragged matrix")
+        return self.node("matrix", tuple(rows))
+
+
+def _degrees_to_radians(node: Node) -> Node:
+    if node[0] == "deg":
+        return ("mul", (node[1], ("div", ("const", "pi"), ("num", Fraction(180)))))
+    if node[0] == "pow" and node[2] == ("degmark",):
+        return ("mul", (node[1], ("div", ("const", "pi"), ("num", Fraction(180)))))
+    if node[0] in ("mul", "add"):
+        return (node[0], tuple(_degrees_to_radians(a) for a in node[1]))
+    if node[0] == "neg":
+        return ("neg", _degrees_to_radians(node[1]))
+    return node
+
+
+def _strip_degrees(node: Node) -> Node:
+    kind = node[0]
+    if kind == "deg":
+        return _strip_degrees(node[1])
+    if kind == "pow" and node[2] == ("degmark",):
+        return _strip_degrees(node[1])
+    if kind in ("add", "mul", "tuple", "set", "list", "union"):
+        return (kind, tuple(_strip_degrees(a) for a in node[1]))
+    if kind in ("neg", "fact"):
+        return (kind, _strip_degrees(node[1]))
+    if kind in ("div", "pow", "eq"):
+        return (kind, _strip_degrees(node[1]), _strip_degrees(node[2]))
+    if kind == "interval":
+        return (kind, node[1], _strip_degrees(node[2]), _strip_degrees(node[3]), node[4])
+    return node
+
+
+def _is_variable_lhs(node: Node) -> bool:
+    if node[0] == "sym":
+        return True
+    if node[0] == "tuple":
+        return all(a[0] == "sym" for a in node[1])
+    # f(x) = ..., reads as the product f*x
+    return node[0] == "mul" and len(node[1]) == 2 and all(a[0] == "sym" for a in node[1])
+
+
+def _finish(item: Node) -> Node:
+    if item[0] == "eq" and _is_variable_lhs(item[1]):
+        item = item[2]
+    if item[0] == "pm":
+        return ("set", (item[1], item[2]))
+    return item
+
+
+_KNOWN_WORDS = re.compile(r"\\(?:begin|end)\{\w+\}|\\[a-zA-Z]+|" + "|".join(WORDS))
+_TEXTY = re.compile(r"[a-zA-Z]{3,}")
+
+
+def canonical_text(s: str) -> str:
+    """Lower-case text with spaces, braces, parentheses, and trailing punctuation removed."""
+    s = re.sub(r"\\text\w*|\\mathrm|\\textbf", "", s)
+    return re.sub(r"[\s{}()\\.,:;'\"`*]", "", s.lower())
+
+
+@lru_cache(maxsize=65536)
+def parse_answer(answer: str) -> Node:
+    """Parse an (extracted) answer into a tree; raises :class:`ParseError` when it is not math.
+
+    Text answers (words, e.g. ``"Monday"``, ``"\\text{(C)}"``) give ``("text", canonical)``.
+    """
+    if len(answer) > MAX_CHARS:
+        raise ParseError(f"answer longer than {MAX_CHARS} characters")
+    s = normalize_answer(answer)
+    if not s:
+        raise ParseError("empty answer")
+    s = re.sub(r"\s+(?:and|or)\s+", ", ", s)
+    if _TEXTY.search(_KNOWN_WORDS.sub(" ", s)):
+        return ("text", canonical_text(s))
+    toks = tokenize(s)
+    if not toks:
+        raise ParseError("empty answer")
+    p = _Parser(toks)
+    try:
+        items = p.parse_seq()
+    except RecursionError as e:  # pragma: no cover - MAX_DEPTH keeps well below the limit
+        raise ParseError("expression nested too deeply") from e
+    if p.pos != len(p.toks):
+        raise ParseError(f"unexpected {p.toks[p.pos][1]!r}")
+    items = [_finish(_strip_degrees(it)) for it in items]
+    if len(items) == 1:
+        return items[0]
+    return ("list", tuple(items))
