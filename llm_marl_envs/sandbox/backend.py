@@ -1,0 +1,221 @@
+"""Isolation backends: probe once at start-up, pick the strongest that works, say why.
+
+Order (DESIGN.md section 3): ``bwrap`` (bubblewrap: every namespace, read-only system dirs, a private
+size-limited tmpfs, clear environment, die-with-parent, capabilities dropped) > ``unshare``
+(network + pid + mount namespaces) > ``rlimits`` (resource limits and a separate uid only; a loud
+warning). Every backend also gets the per-job protections of ``_zygote.py`` (fresh process, new
+session, rlimits, unprivileged uid when root, empty environment, wall-clock kill, output caps).
+
+``LLM_MARL_SANDBOX=bwrap|unshare|rlimits`` forces a backend (for tests of the weaker ones).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _zygote
+
+BACKENDS = ("bwrap", "unshare", "rlimits")
+ZYGOTE_PATH = Path(_zygote.__file__).resolve()
+SANDBOX_ZYGOTE = "/sandbox/zygote.py"  # where bubblewrap shows the zygote inside the sandbox
+WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """The chosen backend and the probe results that led to it."""
+
+    name: str
+    reason: str
+    probes: dict[str, str] = field(default_factory=dict)
+    drops_uid: bool = False
+    private_pidns: bool = False
+    network_isolated: bool = False
+    filesystem_isolated: bool = False
+
+    @property
+    def strength(self) -> int:
+        return len(BACKENDS) - BACKENDS.index(self.name)
+
+
+def python_executable() -> str:
+    """The base interpreter (not a venv shim): the sandbox runs it with ``-I -S``."""
+    exe = Path(sys.executable).resolve()
+    base = Path(sys.base_prefix).resolve()
+    candidate = base / "bin" / exe.name
+    return str(candidate if candidate.exists() else exe)
+
+
+def _ancestors(path: Path) -> list[Path]:
+    parts = []
+    for parent in reversed(path.parents):
+        if str(parent) != "/":
+            parts.append(parent)
+    return parts
+
+
+def _system_binds() -> list[str]:
+    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "lib32", "sbin"):
+        p = Path("/") / name
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    for f in ("/etc/ld.so.cache", "/etc/localtime"):
+        if Path(f).exists():
+            args += ["--ro-bind", f, f]
+    prefix = Path(sys.base_prefix).resolve()
+    exe_dir = Path(python_executable()).resolve().parent
+    for root in {prefix, exe_dir.parent}:
+        if str(root).startswith("/usr/") or str(root) == "/usr":
+            continue
+        for anc in _ancestors(root):
+            if not str(anc).startswith("/usr"):
+                args += ["--perms", "0755", "--dir", str(anc)]
+        args += ["--ro-bind", str(root), str(root)]
+    return args
+
+
+def new_child_uid() -> int:
+    """A random high uid for one worker: its processes share nothing (NPROC, signals) with others."""
+    return random.SystemRandom().randrange(1_000_000, 2_000_000_000)
+
+
+def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]:
+    """The argv that starts one zygote under ``backend``."""
+    py = python_executable()
+    is_root = os.geteuid() == 0
+    opts = [f"uid={uid if uid is not None else 'none'}", f"preload={int(preload)}"]
+    if backend == "bwrap":
+        bwrap = shutil.which("bwrap") or "bwrap"
+        cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
+               "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
+        if is_root:
+            # Real root, no user namespace: the zygote keeps only the capabilities it needs to create job
+            # dirs, switch to the job's uid and kill its leftovers; jobs run under another uid with none.
+            cmd += ["--cap-drop", "ALL"]
+            for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
+                cmd += ["--cap-add", cap]
+        else:
+            cmd += ["--unshare-user"]
+        cmd += _system_binds()
+        cmd += ["--proc", "/proc", "--dev", "/dev",
+                "--perms", "0711", "--size", str(WORK_TMPFS_BYTES), "--tmpfs", "/tmp",
+                "--ro-bind", str(ZYGOTE_PATH), SANDBOX_ZYGOTE, "--chdir", "/tmp",
+                py, "-I", "-S", SANDBOX_ZYGOTE, *opts, "pidns=1", "workroot=/tmp"]
+        return cmd
+    zygote = [py, "-I", "-S", str(ZYGOTE_PATH), *opts]
+    if backend == "unshare":
+        unshare = shutil.which("unshare") or "unshare"
+        flags = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+        if not is_root:
+            flags = ["--map-root-user", *flags]
+        return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}"]
+    if backend == "rlimits":
+        return [*zygote, "pidns=0", f"workroot={_host_workroot()}"]
+    raise ValueError(f"unknown sandbox backend {backend!r}; choose from {BACKENDS}")
+
+
+def _host_workroot() -> str:
+    """A fresh private folder for a worker outside bubblewrap (the parent removes it)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="llm-marl-sbx-")
+
+
+def worker_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def _probe(backend: str) -> str | None:
+    """Start a zygote under ``backend`` and run one tiny job; ``None`` when it works, else why not."""
+    if backend == "bwrap" and not shutil.which("bwrap"):
+        return "bwrap not found on PATH (apt-get install bubblewrap)"
+    if backend == "unshare" and not shutil.which("unshare"):
+        return "unshare not found on PATH"
+    uid = new_child_uid() if os.geteuid() == 0 else None
+    cmd = zygote_command(backend, uid=uid, preload=False)
+    workroot = next((a.split("=", 1)[1] for a in cmd if a.startswith("workroot=")), None)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=worker_env(), start_new_session=True)
+        job = {"id": 0, "mode": "run", "source": "import os\nprint('probe', os.getuid())", "timeout_s": 10,
+               "memory_mb": 256, "cpu_s": 10, "fsize": 1 << 20, "nofile": 64, "nproc": 64, "out_cap": 4096}
+        try:
+            out, err = proc.communicate(_zygote.encode_frame(job), timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return "probe timed out"
+        if b"probe" not in out:
+            tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            return f"probe failed: {tail[0][:200]}"
+        return None
+    except OSError as e:
+        return f"could not start: {e}"
+    finally:
+        if workroot and backend != "bwrap":
+            shutil.rmtree(workroot, ignore_errors=True)
+
+
+_LOCK = threading.Lock()
+_CHOSEN: BackendInfo | None = None
+
+
+def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
+    root = os.geteuid() == 0
+    failed = "; ".join(f"{b}: {why}" for b, why in probes.items() if why != "ok")
+    if name == "bwrap":
+        reason = "bubblewrap works: pid/net/ipc/uts namespaces, read-only system, private tmpfs, clear env"
+    elif name == "unshare":
+        reason = "unshare works (network + pid namespaces); stronger backends unavailable"
+    else:
+        reason = "NO NAMESPACE ISOLATION: rlimits, a separate uid and wall-clock kill only"
+    if failed:
+        reason += f" ({failed})"
+    return BackendInfo(
+        name=name, reason=reason, probes=dict(probes), drops_uid=root,
+        private_pidns=name in ("bwrap", "unshare"), network_isolated=name in ("bwrap", "unshare"),
+        filesystem_isolated=name == "bwrap",
+    )
+
+
+def detect_backend(refresh: bool = False) -> BackendInfo:
+    """Probe backends strongest first (cached per process) and return the one chosen.
+
+    Raises ``RuntimeError`` when a backend forced via ``LLM_MARL_SANDBOX`` does not work.
+    """
+    global _CHOSEN
+    with _LOCK:
+        if _CHOSEN is not None and not refresh:
+            return _CHOSEN
+        forced = os.environ.get("LLM_MARL_SANDBOX", "").strip().lower()
+        if forced and forced not in BACKENDS:
+            raise RuntimeError(f"LLM_MARL_SANDBOX={forced!r}: choose one of {BACKENDS}")
+        probes: dict[str, str] = {}
+        for name in BACKENDS:
+            if forced and name != forced:
+                probes[name] = "skipped (LLM_MARL_SANDBOX)"
+                continue
+            why = _probe(name)
+            probes[name] = why or "ok"
+            if why is None:
+                info = _describe(name, probes)
+                if name == "rlimits":
+                    warnings.warn(f"llm_marl_envs.sandbox: {info.reason}. Untrusted code can reach the network "
+                                  "and the file system. Install bubblewrap.", RuntimeWarning, stacklevel=2)
+                _CHOSEN = info
+                return info
+            if forced:
+                raise RuntimeError(f"sandbox backend {forced!r} (LLM_MARL_SANDBOX) does not work: {why}")
+        raise RuntimeError(f"no sandbox backend works: {probes}")
