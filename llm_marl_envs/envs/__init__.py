@@ -1,0 +1,31 @@
+"""PettingZoo environments: the generic ``CollabEnv`` / ``CollabParallelEnv`` and the registered ids.
+
+| id | topology | default tasks |
+|---|---|---|
+| ``llm-marl/MathDyad-v0`` | dyad | arith |
+| ``llm-marl/MathVote-v0`` | voting (3) | arith |
+| ``llm-marl/MathPipeline-v0`` | pipeline | arith |
+| ``llm-marl/MathDebate-v0`` | debate (3 x 2 rounds) | arith |
+| ``llm-marl/CodeDyad-v0`` | dyad | codegen |
+| ``llm-marl/CodeVote-v0`` | voting (3) | codegen |
+| ``llm-marl/CodePipeline-v0`` | pipeline | codegen |
+
+Each id also has a PettingZoo-style module (``math_dyad_v0`` ...) exposing ``env()``,
+``parallel_env()`` and ``raw_env()``, and its env card as the module docstring.
+"""
+
+from .collab_env import CollabEnv, CollabParallelEnv
+from .registration import ENVS, EnvSpec, make, make_parallel, register_env, registered_envs
+from .spaces import AnyText
+
+__all__ = [
+    "ENVS",
+    "AnyText",
+    "CollabEnv",
+    "CollabParallelEnv",
+    "EnvSpec",
+    "make",
+    "make_parallel",
+    "register_env",
+    "registered_envs",
+]
