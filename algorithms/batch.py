@@ -131,3 +131,96 @@ class RolloutBatch:
     def to_dicts(self) -> list[dict[str, Any]]:
         """Rows as plain dicts (for JSONL dumps and debugging)."""
         return [{f.name: getattr(d, f.name) for f in fields(Decision)} for d in self.decisions]
+
+
+# ---------------------------------------------------------------------- builders from rollout data
+def _decision_from_record(rec: Any, **kw: Any) -> Decision:
+    gen = rec.generation
+    return Decision(
+        role=rec.role,
+        agent=rec.agent,
+        turn=rec.turn,
+        context=rec.context,
+        prompt_token_ids=list(gen.prompt_token_ids or []) if gen is not None else [],
+        token_ids=list(gen.token_ids) if gen is not None else [],
+        logprobs=None if gen is None or gen.logprobs is None else list(gen.logprobs),
+        truncated=bool(gen is not None and gen.finish_reason == "length"),
+        text=rec.content,
+        **kw,
+    )
+
+
+def _from_episodes(episodes: Sequence[Any], *, kind: str, counterfactual: dict[tuple[str, int], float] | None,
+                   group_of: dict[str, str] | None = None) -> list[Decision]:
+    rows = []
+    for ep in episodes:
+        group = ep.group_id if group_of is None else group_of.get(ep.task.id, ep.group_id)
+        for rec in ep.messages[ep.prefix_len:]:
+            if rec.generation is None:
+                continue
+            cf = None
+            if ep.counterfactual_rewards is not None and rec.agent in ep.counterfactual_rewards:
+                cf = float(ep.counterfactual_rewards[rec.agent])  # voting: re-vote without this agent
+            elif counterfactual is not None:
+                cf = counterfactual.get((ep.task.id, ep.sample_index))
+            rows.append(_decision_from_record(
+                rec, episode_id=ep.episode_id, group_id=group, task_id=ep.task.id, reward=float(ep.reward),
+                counterfactual_reward=cf, kind=kind, sample_index=ep.sample_index,
+            ))
+    return rows
+
+
+def _spent(episodes: Sequence[Any]) -> tuple[int, int]:
+    return len(episodes), sum(ep.generated_tokens for ep in episodes)
+
+
+def from_episodes(episodes: Sequence[Any], ablated: Sequence[Any] = ()) -> RolloutBatch:
+    """Rows for flat joint episodes, plus (CCPO) ablated episodes of the same tasks.
+
+    Ablated episode ``k`` of a task is paired with joint episode ``k`` of that task: every joint
+    row gets ``counterfactual_reward`` = its reward (index pairing); when a task has fewer ablated
+    than joint episodes the rest get the mean ablated reward of the task (the release's fallback).
+    Voting episodes carry per-agent counterfactual rewards themselves (a re-vote without that
+    agent) and need no ablated episodes. Ablated rows are kept with ``kind="solo"`` (never trained)
+    and the ``group_id`` of their task's joint group.
+    """
+    counterfactual: dict[tuple[str, int], float] | None = None
+    if ablated:
+        by_task: dict[str, list[float]] = {}
+        counterfactual = {}
+        for ep in ablated:
+            by_task.setdefault(ep.task.id, []).append(float(ep.reward))
+            counterfactual[(ep.task.id, ep.sample_index)] = float(ep.reward)
+        for ep in episodes:
+            key = (ep.task.id, ep.sample_index)
+            if key not in counterfactual and ep.task.id in by_task:
+                counterfactual[key] = float(np.mean(by_task[ep.task.id]))
+    rows = _from_episodes(episodes, kind="joint", counterfactual=counterfactual)
+    group_of = {ep.task.id: ep.group_id for ep in episodes}
+    rows += _from_episodes(ablated, kind="solo", counterfactual=None, group_of=group_of)
+    calls, tokens = _spent(list(episodes) + list(ablated))
+    return RolloutBatch(rows, evaluator_calls=calls, generated_tokens=tokens)
+
+
+def from_trees(trees: Sequence[Any]) -> RolloutBatch:
+    """Rows for C3 rollout trees: one per generated node, ``reward`` = node value (mean leaf reward
+    of its subtree), ``group_id`` = ``"<tree>|<role>|<parent node>"`` (siblings at one context)."""
+    rows = []
+    calls = tokens = 0
+    for tree in trees:
+        calls += tree.evaluator_calls
+        tokens += tree.generated_tokens
+        for node in tree.nodes.values():
+            rec = node.message
+            if rec is None or rec.generation is None:
+                continue
+            rows.append(_decision_from_record(
+                rec, episode_id=f"{tree.tree_id}/{node.node_id}",
+                group_id=f"{tree.tree_id}|{rec.role}|{node.parent_id}", task_id=tree.task.id,
+                reward=float(node.value), node_id=node.node_id, parent_id=node.parent_id,
+            ))
+    return RolloutBatch(rows, evaluator_calls=calls, generated_tokens=tokens)
+
+
+RolloutBatch.from_episodes = staticmethod(from_episodes)  # type: ignore[attr-defined]
+RolloutBatch.from_trees = staticmethod(from_trees)  # type: ignore[attr-defined]

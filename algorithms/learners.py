@@ -1,0 +1,60 @@
+"""Learners: a learner = a rollout plan + an estimator (+ its switches) + loss settings.
+
+The trainer looks a learner up by name and never branches on it. Adding a learner is one
+``register_learner(Learner(...))`` call; adding a variant (an ablation) is the same with different
+``estimator_kwargs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_marl_envs.registry import Registry
+
+
+@dataclass(frozen=True)
+class Learner:
+    """What a learner is made of.
+
+    Attributes:
+        name: registry key.
+        plan: a key of ``algorithms.plans.PLANS`` (how the budget B is spent on rollouts).
+        estimator: a key of ``algorithms.estimators.ESTIMATORS``.
+        estimator_kwargs: default switches of the estimator for this learner.
+        loss_kwargs: default loss settings (``TrainConfig`` fields, e.g. ``{"loss": "ppo_sequence"}``);
+            a value the user sets explicitly in the config wins.
+        description: one line for ``llm-marl train --list``.
+    """
+
+    name: str
+    plan: str
+    estimator: str
+    estimator_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+LEARNERS: Registry[Learner] = Registry("learner")
+
+
+def register_learner(learner: Learner) -> Learner:
+    """Register ``learner`` under its name."""
+    LEARNERS.register(learner.name, learner)
+    return learner
+
+
+register_learner(Learner("grpo", plan="flat", estimator="grpo",
+                         description="(MA)GRPO: B flat joint episodes per task, group-normalised episode reward"))
+register_learner(Learner("mappo", plan="flat", estimator="mappo",
+                         description="MAPPO: B flat episodes, centralised V(state text) critic, GAE over role turns"))
+register_learner(Learner("ccpo", plan="joint_ablated", estimator="ccpo",
+                         description="CCPO v1: B/2 joint + B/2 ablated episodes, counterfactual credit, EMA normalisation"))
+register_learner(Learner("c3", plan="tree", estimator="c3",
+                         description="C3: rollout tree with per-role fan-out (B leaves), LOO credit at frozen contexts"))
+# named variants used by ablations and baselines
+register_learner(Learner("rema", plan="joint_ablated", estimator="ccpo", estimator_kwargs={"reward_mode": "shared"},
+                         description="ReMA shared-reward baseline of CCPO (every role gets GRPO of the joint reward)"))
+register_learner(Learner("c3_mean", plan="tree", estimator="c3",
+                         estimator_kwargs={"baseline": "mean", "std_normalize": False},
+                         description="C3 'No LOO' ablation without std-normalisation (with it, LOO == mean: pitfall P1)"))

@@ -1,0 +1,123 @@
+"""Rollout plans: how each learner spends the matched budget B (terminal-evaluator calls per task).
+
+=================  =========================================================================
+``flat``           B joint episodes per task (GRPO, MAPPO).
+``joint_ablated``  CCPO. Dyad-like topologies: B/2 joint + B/2 ablated episodes (the first agent,
+                   e.g. the thinker, removed; the reasoner answers alone), paired by index.
+                   Voting topologies: B joint episodes; each agent's counterfactual is the re-vote
+                   without it (no generation, no extra evaluator call).
+``tree``           C3. A rollout tree per task with per-role fan-out whose leaves number B
+                   (default ``[2, B/2]`` for two decisions per episode).
+=================  =========================================================================
+
+Each plan returns a :class:`~algorithms.batch.RolloutBatch` that records what it spent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llm_marl_envs.policy import SamplingParams
+from llm_marl_envs.registry import Registry
+
+from .batch import RolloutBatch, from_episodes, from_trees
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the plans need to know about an env: roles, agents in acting order, decisions per
+    episode, and whether the team answer is a vote (free counterfactuals)."""
+
+    roles: tuple[str, ...]
+    agents: tuple[str, ...]
+    decisions: int
+    has_vote: bool
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Per-iteration plan inputs."""
+
+    budget: int
+    fanout: tuple[int, ...] | None
+    seed: int
+    roles: Sequence[str]
+    sampling: SamplingParams
+    env: EnvInfo | None = None
+
+
+Plan = Callable[[Any, Sequence[Any], PlanSettings], RolloutBatch]
+PLANS: Registry[Plan] = Registry("rollout plan")
+
+
+def env_info(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> EnvInfo:
+    """Probe one env instance for :class:`EnvInfo`."""
+    from llm_marl_envs import make
+
+    env = make(env_id, **dict(env_kwargs or {}))
+    topo = env.unwrapped.topology
+    agents = tuple(topo.agents())
+    roles = tuple(dict.fromkeys(topo.role(a) for a in agents))
+    decisions = sum(len(stage) for stage in topo.schedule())
+    env.close()
+    return EnvInfo(roles=roles, agents=agents, decisions=decisions, has_vote=topo.vote_stage is not None)
+
+
+def make_runner(env_id: str, policies: Any, sampling: SamplingParams, env_kwargs: Mapping[str, Any] | None = None,
+                *, info: EnvInfo | None = None) -> Any:
+    """A ``RolloutRunner`` for ``env_id`` driving ``policies`` with ``sampling`` (progress bar off);
+    ``runner.plan_env_info`` holds the env's :class:`EnvInfo`."""
+    from llm_marl_envs.rollout.runner import RolloutRunner
+
+    runner = RolloutRunner(env_id, policies, sampling, env_kwargs=dict(env_kwargs or {}), progress=False)
+    runner.plan_env_info = info or env_info(env_id, env_kwargs)
+    return runner
+
+
+def restart_counters(runner: Any) -> None:
+    """Make the runner's per-call seeds depend only on the seeds we pass, not on how many calls it
+    served before (exact resume: a fresh process must draw the same samples). The runner derives
+    per-call seeds from internal call counters; they are restarted at each iteration."""
+    for name in ("_calls", "_runs"):
+        if hasattr(runner, name):
+            setattr(runner, name, itertools.count())
+
+
+def default_fanout(budget: int, decisions: int) -> tuple[int, ...]:
+    """``[2, B/2, 1, ...]`` for two or more decisions per episode and even B, else ``[B, 1, ...]``."""
+    if decisions >= 2 and budget % 2 == 0 and budget >= 4:
+        return (2, budget // 2) + (1,) * (decisions - 2)
+    return (budget,) + (1,) * max(decisions - 1, 0)
+
+
+@PLANS.register("flat")
+def flat_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> RolloutBatch:
+    """B joint episodes per task."""
+    return from_episodes(runner.run_episodes(list(tasks), n_per_task=s.budget, seed=s.seed))
+
+
+@PLANS.register("joint_ablated")
+def joint_ablated_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> RolloutBatch:
+    """CCPO: joint episodes plus ablated (first agent removed) ones, or free re-votes for voting."""
+    info = s.env or runner.plan_env_info
+    if info.has_vote:
+        return from_episodes(runner.run_episodes(list(tasks), n_per_task=s.budget, seed=s.seed))
+    n_joint = max(s.budget // 2, 1)
+    joint = runner.run_episodes(list(tasks), n_per_task=n_joint, seed=s.seed)
+    solo = runner.run_ablated(list(tasks), ablate=[info.agents[0]], n_per_task=s.budget - n_joint, seed=s.seed + 1)
+    return from_episodes(joint, solo)
+
+
+@PLANS.register("tree")
+def tree_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> RolloutBatch:
+    """C3: one rollout tree per task whose leaves number B."""
+    info = s.env or runner.plan_env_info
+    fanout = tuple(s.fanout) if s.fanout else default_fanout(s.budget, info.decisions)
+    if math.prod(fanout) != s.budget:
+        raise ValueError(f"tree fan-out {list(fanout)} has {math.prod(fanout)} leaves; the budget is B={s.budget}")
+    trees = [runner.run_tree(task, fanout=list(fanout), seed=s.seed + 7 * j) for j, task in enumerate(tasks)]
+    return from_trees(trees)

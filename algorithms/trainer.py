@@ -1,0 +1,439 @@
+"""The one training loop shared by every learner: rollout -> batch -> estimator -> loss -> step.
+
+    trainer = Trainer(TrainConfig(learner="c3", budget=8, iterations=20), policy=HFPolicy(model, tok))
+    result = trainer.train()       # result.history: one dict per iteration (also out_dir/metrics.jsonl)
+
+Per iteration ``i``:
+
+1. sample ``tasks_per_iter`` training tasks (seeded by ``(seed, i)``; tasks whose prompt is in the
+   held-out set are skipped, so evaluation stays disjoint from training);
+2. spend the budget B per task with the learner's rollout plan (flat / joint + ablated / tree);
+3. if the estimator needs a critic: predict V or Q for every decision with the current critic;
+4. credits = estimator(batch, switches, state)  (pure; the state carries e.g. CCPO's EMA);
+5. fit the critic on this batch, if any;
+6. policy update: per trainable model, ``ppo_epochs`` optimiser steps, each over the whole batch
+   with gradient accumulation over micro-batches (the loss normaliser is the whole batch's);
+7. log spending (evaluator calls, generated tokens, wall time), rewards, credit statistics; evaluate
+   every ``eval_every`` iterations (greedy accuracy, pass@k, mean@k); checkpoint.
+
+Checkpoints hold the models, optimisers, critic, estimator state, RNG states, counters and history,
+so a run killed after iteration ``i`` and resumed continues with exactly the same numbers.
+Models stay in ``eval()`` mode (no dropout) during updates, as usual for LLM RL.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from llm_marl_envs.policy import SamplingParams
+from llm_marl_envs.tasks import load_tasks
+
+from .batch import RolloutBatch
+from .config import TrainConfig
+from .critic import TextCritic, critic_targets, fit_critic
+from .estimators import ESTIMATORS, critic_kind
+from .evaluation import evaluate, normalize_prompt
+from .learners import LEARNERS
+from .logprobs import completion_logprobs
+from .losses import LOSSES, loss_normalizer
+from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
+from .policies import build_slots, generators, unique_models
+
+Callback = Callable[["Trainer", dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.train` returns."""
+
+    history: list[dict[str, Any]]
+    out_dir: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Trains the policy (or per-role policies) of one env with one learner; see the module docstring.
+
+    Args:
+        cfg: the run configuration.
+        policy: an ``agents.hf.HFPolicy`` (shared, or per-role LoRA adapters with
+            ``policy_mode="per_role"``), a dict ``{role: policy}`` of separate policies, or ``None`` to
+            build one from ``cfg.backend`` / ``cfg.model``.
+        train_tasks / eval_tasks: optional task lists or sources overriding ``cfg.tasks`` / ``cfg.eval_tasks``.
+        callbacks: ``{"on_iteration_end": fn(trainer, record), "on_eval": ...}``.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        policy: Any = None,
+        *,
+        train_tasks: Any = None,
+        eval_tasks: Any = None,
+        callbacks: Mapping[str, Callback] | None = None,
+    ) -> None:
+        self.learner = LEARNERS.get(cfg.learner)
+        self.cfg = cfg = _apply_learner_defaults(cfg, self.learner.loss_kwargs)
+        self.estimator = ESTIMATORS.get(self.learner.estimator)
+        self.est_config = self.estimator.make_config({**self.learner.estimator_kwargs, **cfg.estimator_kwargs})
+        self.plan = PLANS.get(self.learner.plan)
+        self.loss_config = cfg.loss_config()
+        self.loss_fn = LOSSES.get(cfg.loss)
+        self.callbacks = dict(callbacks or {})
+        self.out_dir = Path(cfg.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _seed_everything(cfg.seed)
+
+        self.train_source, self.eval_list = self._tasks(train_tasks, eval_tasks)
+        self.eval_prompts = {normalize_prompt(t.prompt) for t in self.eval_list}
+        self.env = env_info(cfg.env_id, cfg.env_kwargs)
+        self.roles = list(self.env.roles)
+        if policy is None:
+            from agents import make_policy
+
+            policy = make_policy(cfg.backend, **({"model": cfg.model} if cfg.model else {}))
+        self.slots = build_slots(policy, self.roles, cfg.policy_mode)
+        self.models = unique_models(self.slots)
+        self.optimizers = [torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) for m in self.models]
+        self.references = [_frozen_copy(m) for m in self.models] if cfg.kl_coef > 0 else None
+        self.critic_kind = critic_kind(self.estimator, self.est_config)
+        self.critic = self.critic_opt = None
+        if self.critic_kind is not None:
+            first = next(iter(self.slots.values()))
+            self.critic = TextCritic(first.model, self.critic_kind, pad_id=first.pad_id).to(_device(first.model))
+            self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr)
+        self.sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
+                                       max_tokens=cfg.max_tokens, seed=cfg.seed)
+        self.runner = make_runner(cfg.env_id, generators(self.slots), self.sampling, cfg.env_kwargs, info=self.env)
+
+        self.iteration = 0
+        self.estimator_state: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.spent = {"evaluator_calls": 0, "generated_tokens": 0, "wall_s": 0.0}
+        self._writer = None
+        if cfg.resume and (self.out_dir / "checkpoint" / "state.pt").exists():
+            self.load_checkpoint()
+        else:
+            (self.out_dir / "metrics.jsonl").write_text("")
+            (self.out_dir / "config.json").write_text(json.dumps(
+                {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan}, indent=2))
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> TrainResult:
+        """Run the remaining iterations (all of them, or those after a resumed checkpoint)."""
+        cfg = self.cfg
+        bar = _progress(cfg, self.iteration)
+        if self.iteration == 0 and not self.history and self.eval_list:
+            self._log({"iteration": 0, **self.spent, "train_reward_mean": None, **self.evaluate(0)})
+        while self.iteration < cfg.iterations:
+            record = self.step(self.iteration + 1)
+            if self._eval_due(self.iteration):
+                record.update(self.evaluate(self.iteration))
+            self._log(record)
+            if (cfg.save_every and self.iteration % cfg.save_every == 0) or self.iteration == cfg.iterations:
+                self.save_checkpoint()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(reward=f"{record['train_reward_mean']:.3f}")
+            if "on_iteration_end" in self.callbacks:
+                self.callbacks["on_iteration_end"](self, record)
+        if bar is not None:
+            bar.close()
+        if self._writer is not None:
+            self._writer.flush()
+        return TrainResult(history=list(self.history), out_dir=self.out_dir, config=self.cfg.to_dict())
+
+    def step(self, iteration: int) -> dict[str, Any]:
+        """One iteration: rollouts, credits, critic and policy updates. Returns the log record."""
+        t0 = time.perf_counter()
+        tasks = self.sample_tasks(iteration)
+        settings = PlanSettings(budget=self.cfg.budget, fanout=self.cfg.fanout, seed=_iteration_seed(self.cfg.seed, iteration),
+                                roles=self.roles, sampling=self.sampling, env=self.env)
+        restart_counters(self.runner)
+        batch = self.plan(self.runner, tasks, settings)
+        t_rollout = time.perf_counter() - t0
+        if self.critic is not None:
+            batch = batch.with_values(self.critic.predict(batch))
+        credits = self.estimator.fn(batch, self.est_config, self.estimator_state)
+        self.estimator_state = credits.state
+        stats: dict[str, Any] = {f"estimator/{k}": v for k, v in credits.stats.items()}
+        if self.critic is not None:
+            targets = critic_targets(self.critic_kind, batch, credits.returns)
+            stats.update(fit_critic(self.critic, self.critic_opt, batch, targets, steps=self.cfg.critic_steps,
+                                    micro_batch_size=self.cfg.micro_batch_size, max_grad_norm=self.cfg.max_grad_norm))
+        stats.update(self.update_policy(batch, credits.advantages, credits.trainable))
+        self.iteration = iteration
+        wall = time.perf_counter() - t0
+        self.spent["evaluator_calls"] += batch.evaluator_calls
+        self.spent["generated_tokens"] += batch.generated_tokens
+        self.spent["wall_s"] += wall
+        joint = batch.column("kind") == "joint"
+        trainable = credits.trainable
+        return {
+            "iteration": iteration,
+            **self.spent,
+            "train_reward_mean": _episode_reward_mean(batch),
+            "rollout_s": t_rollout,
+            "decisions": len(batch),
+            "trained_decisions": int(trainable.sum()),
+            "adv_mean": float(credits.advantages[trainable].mean()) if trainable.any() else 0.0,
+            "adv_abs_mean": float(np.abs(credits.advantages[trainable]).mean()) if trainable.any() else 0.0,
+            "raw_credit_abs_mean": float(np.abs(credits.raw[joint]).mean()) if joint.any() else 0.0,
+            **stats,
+        }
+
+    def update_policy(self, batch: RolloutBatch, advantages: np.ndarray, trainable: np.ndarray) -> dict[str, float]:
+        """PPO update of every trainable model on the ``trainable`` decisions (one step per epoch)."""
+        cfg = self.cfg
+        rows = [i for i in range(len(batch)) if trainable[i] and batch.decisions[i].token_ids]
+        out: dict[str, float] = {}
+        for m_index, model in enumerate(self.models):
+            # micro-batches of one role each (a role's adapter is activated for its forward pass)
+            mine = [i for i in rows if self.slots[batch.decisions[i].role].model is model]
+            if not mine:
+                continue
+            chunks = _micro_batches(batch, mine, cfg.micro_batch_size)
+            old = self._old_logprobs(batch, chunks)
+            ref = self._ref_logprobs(m_index, batch, chunks) if self.references is not None else None
+            lengths = [torch.ones(len(c), max(len(batch.decisions[i].token_ids) for i in c)) for c in chunks]
+            token_counts = [sum(len(batch.decisions[i].token_ids) for i in c) for c in chunks]
+            masks = [torch.ones(1, n) for n in token_counts] if cfg.loss == "ppo_token" else lengths
+            normalizer = loss_normalizer(self.loss_config, masks)
+            opt = self.optimizers[m_index]
+            for _ in range(cfg.ppo_epochs):
+                opt.zero_grad(set_to_none=True)
+                total = 0.0
+                for k, chunk in enumerate(chunks):
+                    logp, mask = self._logprobs(batch, chunk, grad=True)
+                    adv = torch.as_tensor(advantages[chunk], dtype=torch.float32, device=logp.device)
+                    res = self.loss_fn(logp, old[k].to(logp.device), adv, mask, self.loss_config,
+                                       ref_logp=None if ref is None else ref[k].to(logp.device), normalizer=normalizer)
+                    res.loss.backward()
+                    total += float(res.loss.detach())
+                    for key, v in res.stats.items():
+                        out[key] = v
+                if cfg.max_grad_norm > 0:
+                    out["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+                opt.step()
+                out["loss/policy"] = total
+        return out
+
+    def _logprobs(self, batch: RolloutBatch, chunk: list[int], *, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        slot = self.slots[batch.decisions[chunk[0]].role]
+        with slot.activate(), torch.set_grad_enabled(grad):
+            return completion_logprobs(
+                slot.model,
+                [batch.decisions[i].prompt_token_ids for i in chunk],
+                [batch.decisions[i].token_ids for i in chunk],
+                pad_id=slot.pad_id,
+                temperature=self.cfg.temperature,
+            )
+
+    def _old_logprobs(self, batch: RolloutBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
+        if self.cfg.old_logprobs == "recompute":
+            return [self._logprobs(batch, c, grad=False)[0].detach() for c in chunks]
+        out = []
+        for c in chunks:
+            T = max(len(batch.decisions[i].token_ids) for i in c)
+            t = torch.zeros(len(c), T)
+            for b, i in enumerate(c):
+                lp = batch.decisions[i].logprobs
+                if lp is None:
+                    raise ValueError("old_logprobs='behaviour' needs a backend that returns log-probs")
+                t[b, : len(lp)] = torch.tensor(lp)
+            out.append(t)
+        return out
+
+    def _ref_logprobs(self, m_index: int, batch: RolloutBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
+        ref_model = self.references[m_index]
+        out = []
+        for c in chunks:
+            slot = self.slots[batch.decisions[c[0]].role]
+            with slot.activate(), torch.no_grad():
+                lp, _ = completion_logprobs(ref_model, [batch.decisions[i].prompt_token_ids for i in c],
+                                            [batch.decisions[i].token_ids for i in c], pad_id=slot.pad_id,
+                                            temperature=self.cfg.temperature)
+            out.append(lp)
+        return out
+
+    # ------------------------------------------------------------------ tasks and evaluation
+    def _tasks(self, train_tasks: Any, eval_tasks: Any) -> tuple[Any, list[Any]]:
+        cfg = self.cfg
+        source = load_tasks(train_tasks if train_tasks is not None else cfg.tasks,
+                            **({} if train_tasks is not None else cfg.task_kwargs))
+        if eval_tasks is not None:
+            ev = list(load_tasks(eval_tasks))[: cfg.n_eval]
+        elif cfg.eval_tasks is not None:
+            ev = list(load_tasks(cfg.eval_tasks, **cfg.eval_task_kwargs))[: cfg.n_eval]
+        else:  # hold out the last n_eval tasks of the training source; training never samples them
+            n = len(source)
+            if n <= cfg.n_eval:
+                raise ValueError(f"task source has {n} tasks: too few to hold out n_eval={cfg.n_eval}")
+            ev = [source[i] for i in range(n - cfg.n_eval, n)]
+            self._train_limit = n - cfg.n_eval
+        return source, ev
+
+    def sample_tasks(self, iteration: int) -> list[Any]:
+        """``tasks_per_iter`` training tasks for ``iteration`` (deterministic; never a held-out prompt)."""
+        n = getattr(self, "_train_limit", len(self.train_source))
+        rng = np.random.default_rng([self.cfg.seed, iteration, 17])
+        picked, seen = [], set()
+        for _ in range(100 * self.cfg.tasks_per_iter):
+            if len(picked) == self.cfg.tasks_per_iter:
+                break
+            i = int(rng.integers(n))
+            task = self.train_source[i]
+            key = normalize_prompt(task.prompt)
+            if key in self.eval_prompts or (key in seen and n > self.cfg.tasks_per_iter):
+                continue
+            seen.add(key)
+            picked.append(task)
+        if not picked:
+            raise ValueError("no training task left that is disjoint from the held-out set")
+        return picked
+
+    def evaluate(self, iteration: int) -> dict[str, Any]:
+        """Greedy team accuracy and pass@k / mean@k on the held-out tasks."""
+        res = evaluate(self.runner, self.eval_list, k=self.cfg.eval_k, sampling=self.sampling,
+                       seed=_iteration_seed(self.cfg.seed, iteration) + 1)
+        if "on_eval" in self.callbacks:
+            self.callbacks["on_eval"](self, res)
+        return res
+
+    def _eval_due(self, iteration: int) -> bool:
+        every = self.cfg.eval_every
+        return bool(self.eval_list) and ((every > 0 and iteration % every == 0) or iteration == self.cfg.iterations)
+
+    # ------------------------------------------------------------------ logging and checkpoints
+    def _log(self, record: dict[str, Any]) -> None:
+        record = {k: _jsonable(v) for k, v in record.items()}
+        self.history.append(record)
+        with (self.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.cfg.tensorboard:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.out_dir / "tb"))
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "iteration":
+                    self._writer.add_scalar(k, v, record["iteration"])
+
+    def save_checkpoint(self) -> Path:
+        """Write ``out_dir/checkpoint/state.pt`` atomically (models, optimisers, critic, RNG, counters)."""
+        ckpt = self.out_dir / "checkpoint"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        state = {
+            "iteration": self.iteration,
+            "models": [m.state_dict() for m in self.models],
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "critic": None if self.critic is None else self.critic.state_dict(),
+            "critic_opt": None if self.critic_opt is None else self.critic_opt.state_dict(),
+            "estimator_state": self.estimator_state,
+            "history": self.history,
+            "spent": self.spent,
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        }
+        tmp = ckpt / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(ckpt / "state.pt")
+        return ckpt / "state.pt"
+
+    def load_checkpoint(self) -> None:
+        """Restore everything :meth:`save_checkpoint` wrote, and truncate metrics.jsonl to match."""
+        state = torch.load(self.out_dir / "checkpoint" / "state.pt", weights_only=False)
+        for m, sd in zip(self.models, state["models"], strict=True):
+            m.load_state_dict(sd)
+        for o, sd in zip(self.optimizers, state["optimizers"], strict=True):
+            o.load_state_dict(sd)
+        if self.critic is not None and state["critic"] is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_opt.load_state_dict(state["critic_opt"])
+        self.iteration = state["iteration"]
+        self.estimator_state = state["estimator_state"]
+        self.history = state["history"]
+        self.spent = state["spent"]
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        with (self.out_dir / "metrics.jsonl").open("w", encoding="utf-8") as f:
+            for record in self.history:
+                f.write(json.dumps(record) + "\n")
+
+
+# ---------------------------------------------------------------------- helpers
+def _apply_learner_defaults(cfg: TrainConfig, loss_kwargs: Mapping[str, Any]) -> TrainConfig:
+    """Learner loss defaults apply where the config still holds the dataclass default."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    changes = {k: v for k, v in loss_kwargs.items() if getattr(cfg, k) == defaults[k]}
+    return cfg.with_overrides(changes) if changes else cfg
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _iteration_seed(seed: int, iteration: int) -> int:
+    return (seed * 1_000_003 + iteration * 7919) % (2**31)
+
+
+def _micro_batches(batch: RolloutBatch, rows: Sequence[int], size: int) -> list[list[int]]:
+    by_role: dict[str, list[int]] = {}
+    for i in rows:
+        by_role.setdefault(batch.decisions[i].role, []).append(i)
+    return [r[k : k + size] for r in by_role.values() for k in range(0, len(r), max(size, 1))]
+
+
+def _episode_reward_mean(batch: RolloutBatch) -> float:
+    seen: dict[str, float] = {}
+    for d in batch.decisions:
+        if d.kind == "joint" and d.node_id is None:
+            seen.setdefault(d.episode_id, d.reward)
+    if not seen:  # trees: leaves carry the episode rewards (nodes without children)
+        parents = {d.parent_id for d in batch.decisions}
+        seen = {d.node_id: d.reward for d in batch.decisions if d.kind == "joint" and d.node_id not in parents}
+    return float(np.mean(list(seen.values()))) if seen else 0.0
+
+
+def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    ref = copy.deepcopy(model)
+    ref.requires_grad_(False)
+    return ref
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _public(obj: Any) -> dict[str, Any]:
+    return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj)}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def _progress(cfg: TrainConfig, start: int) -> Any:
+    if not cfg.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.iterations, initial=start, desc=f"train {cfg.learner}", unit="it")
