@@ -30,7 +30,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from fractions import Fraction
+
+import mpmath
 
 from ..types import Task, Verdict
 from .base import VERIFIERS
@@ -102,8 +103,10 @@ def _decimal_approx(extracted_norm: str, gold_norm: str, gold_tree: Node) -> boo
         return False
     try:
         g = numeric_value(gold_tree, {})
-        r = Fraction(extracted_norm)
-        return abs(g - (float(r) if abs(r) < 1e300 else r)) <= 10 ** (-len(m.group(2)))
+        ctx = mpmath.MPContext()
+        ctx.dps = 60
+        tolerance = ctx.mpf(10) ** (-len(m.group(2))) * (1 + ctx.mpf("1e-30"))
+        return bool(abs(ctx.mpmathify(g) - ctx.mpf(extracted_norm)) <= tolerance)
     except (TooBig, ZeroDivisionError, ValueError, ArithmeticError, KeyError, TypeError):
         return False
 

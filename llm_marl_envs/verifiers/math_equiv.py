@@ -358,10 +358,18 @@ def compare_scalars(g: Node, r: Node) -> Decision:
     for env in _points(symbols, N_POINTS if symbols else 1):
         try:
             a = numeric_value(g, env)
+        except TooBig as e:
+            return Decision("error", f"gold too large ({e})")
+        except (ZeroDivisionError, ValueError, OverflowError, ArithmeticError, KeyError, TypeError):
+            opinions.append("unclear")
+            continue
+        try:
             b = numeric_value(r, env)
         except TooBig as e:
             return Decision("error", f"expression too large ({e})")
-        except (ZeroDivisionError, ValueError, OverflowError, ArithmeticError, KeyError, TypeError):
+        except ZeroDivisionError:
+            return Decision("unequal", "answer undefined where the gold is defined")
+        except (ValueError, OverflowError, ArithmeticError, KeyError, TypeError):
             opinions.append("unclear")
             continue
         verdict = _closeness(a, b)

@@ -7,8 +7,10 @@ Order (the first rule that finds something wins):
 2. ``\\boxed{…}`` / ``\\fbox{…}``: the last complete one, with brace matching (``\\boxed 5`` too).
 3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
    its line or sentence.
-4. The last number in the text (integers with separators, decimals, ``a/b``), skipping the right-hand
-   side of an equation with variables (``3x - y + 13 = 0`` does not give ``0``).
+4. The last inline math span (``$…$``, ``\\(…\\)``) that looks like math (no plain words), or the last
+   number in the text (integers with separators, decimals, ``a/b``), whichever comes later; a number
+   on the right-hand side of an equation with variables is skipped (``3x - y + 13 = 0`` does not give
+   ``0``; the span ``$3x - y + 13 = 0$`` gives the whole equation).
 
 Only the last :data:`MAX_SCAN` characters are scanned.
 """
@@ -90,14 +92,28 @@ def _after_marker(text: str) -> str | None:
     return rest or None
 
 
-def _last_number(text: str) -> str | None:
+_INLINE_MATH_RE = re.compile(r"\$\$?([^$\n]{1,300}?)\$\$?|\\\((.{1,300}?)\\\)", re.S)
+_PLAIN_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+
+
+def _last_inline_math(text: str) -> tuple[str, int] | None:
+    """The last ``$…$`` / ``\\(…\\)`` span without plain words, and where it ends."""
+    best = None
+    for m in _INLINE_MATH_RE.finditer(text):
+        inner = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        if inner and not _PLAIN_WORD_RE.search(re.sub(r"\\text\{[^{}]*\}", "", inner)):
+            best = (inner, m.end())
+    return best
+
+
+def _last_number_match(text: str) -> re.Match | None:
     for m in reversed(list(_NUMBER_RE.finditer(text))):
         before = text[max(0, m.start() - 40) : m.start()].rstrip()
         if before.endswith("=") and _ALGEBRA_BEFORE_EQ.search(before.rsplit("\n", 1)[-1]):
             continue
         if before.endswith(("^", "_")):
             continue
-        return m.group(0)
+        return m
     return None
 
 
@@ -118,7 +134,10 @@ def extract_answer(response: str) -> tuple[str | None, str]:
     marked = _after_marker(text)
     if marked:
         return marked, "marker"
-    num = _last_number(text)
+    num = _last_number_match(text)
+    span = _last_inline_math(text)
+    if span is not None and (num is None or span[1] >= num.end()):
+        return span[0], "inline_math"
     if num is not None:
-        return num, "last_number"
+        return num.group(0), "last_number"
     return None, "none"

@@ -20,7 +20,7 @@ _UNICODE = {
 }
 _TEXT_CMDS = ("text", "textbf", "textit", "textrm", "mathrm", "mathbf", "mathit", "mbox", "operatorname", "textnormal", "mathsf", "rm", "bf")
 _TEXT_RE = re.compile(r"\\(?:" + "|".join(_TEXT_CMDS) + r")\s*\{")
-_SPACING_RE = re.compile(r"\\[,;:! ]|\\q?quad\b|~|\\(?:displaystyle|textstyle|limits|nolimits)\b")
+_SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad\b|~|\\(?:displaystyle|textstyle|limits|nolimits)\b")
 _SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*")
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\^\s*\{\s*°\s*\}|\^°|\\text\{\s*°\s*\}")
 _UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)\s*(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
@@ -84,14 +84,16 @@ def normalize_answer(s: str) -> str:
     s = re.sub(r"\\[()\[\]]", " ", s)
     s = _SIZING_RE.sub("", s)
     s = s.replace("\\left.", "").replace("\\right.", "")
+    s = re.sub(r"(?<=\d)\\[,;: ](?=\d{3}(?!\d))", "", s)  # 1\,000\,000
     s = _SPACING_RE.sub(" ", s)
     s = s.replace("{,}", "")
-    s = re.sub(r"\\[dtc]frac\b", r"\\frac", s)
+    s = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", s)
     s = _DEGREE_RE.sub("°", s)
     s = re.sub(r"\\%|%|\\text\{\s*percent\s*\}|\bpercent\b", "", s)
     s = _replace_text_commands(s)
     s = _fix_short_args(s)
     s = re.sub(r"\s+", " ", s).strip()
+    s = re.sub(r",\s*(?:,\s*)+", ", ", s)
     s = s.rstrip(".").rstrip()
     m = _UNIT_WORDS_RE.match(s)
     if m and not re.fullmatch(r"(?:or|and)", m.group("unit")):

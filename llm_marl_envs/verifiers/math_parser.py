@@ -58,7 +58,7 @@ def tokenize(s: str) -> list[tuple[str, str]]:
         if num is not None:
             toks.append(("num", num))
         elif cmd is not None:
-            toks.append(("cmd", cmd))
+            toks += _split_command(cmd)
         elif esc is not None:
             if esc in "{}|":
                 toks.append(("op", "\\" + esc))
@@ -84,6 +84,20 @@ def tokenize(s: str) -> list[tuple[str, str]]:
                 raise ParseError(f"unexpected character {op!r}")
             toks.append(("op", op))
     return toks
+
+
+_KNOWN_CMDS = FUNCS | GREEK | {"pi", "sqrt", "frac", "cdot", "times", "div", "pm", "mp", "infty", "binom", "in", "le", "ge"}
+_SPLIT_PREFIXES = sorted(FUNCS | GREEK | {"pi", "sqrt", "cdot", "times", "infty"}, key=len, reverse=True)
+
+
+def _split_command(cmd: str) -> list[tuple[str, str]]:
+    """``\\cotx`` (a missing space) reads as ``\\cot x``; other commands are kept whole."""
+    if cmd in _KNOWN_CMDS or len(cmd) > 40:
+        return [("cmd", cmd)]
+    for w in _SPLIT_PREFIXES:
+        if cmd.startswith(w) and len(cmd) > len(w):
+            return [("cmd", w)] + [("id", c) for c in cmd[len(w) :]]
+    return [("cmd", cmd)]
 
 
 def _is(tok: tuple[str, str] | None, kind: str, text: str | None = None) -> bool:
@@ -141,7 +155,7 @@ class _Parser:
         op = None
         while True:
             tok = self.peek()
-            if _is(tok, "op", "="):
+            if _is(tok, "op", "=") or _is(tok, "cmd", "in"):
                 self.take()
                 parts.append(self.parse_expr())
             elif tok is not None and ((tok[0] == "op" and tok[1] in "<>") or (tok[0] == "cmd" and tok[1] in RELATIONS)):
@@ -203,7 +217,7 @@ class _Parser:
             return True
         if kind == "op":
             return text in ("(", "{")
-        return text not in RELATIONS and text not in ("cdot", "times", "div", "pm", "mp", "cup", "rfloor", "rceil", "end", "to")
+        return text not in RELATIONS and text not in ("cdot", "times", "div", "pm", "mp", "cup", "rfloor", "rceil", "end", "to", "in")
 
     def parse_term(self) -> Node:
         factors = [self.parse_unary()]
@@ -338,7 +352,12 @@ class _Parser:
         tok = self.take()
         kind, text = tok
         if kind == "num":
-            return self.node("num", Fraction(text))
+            value = self.node("num", Fraction(text))
+            if "." not in text and _is(self.peek(), "cmd", "frac"):
+                mixed = self._mixed_fraction()
+                if mixed is not None:  # 3\frac{1}{2} is the mixed number 7/2
+                    return self.node("add", (value, mixed))
+            return value
         if kind == "id":
             if text == "e":
                 return self.node("const", "E")
@@ -378,6 +397,21 @@ class _Parser:
                 return self.node("fn", "abs", (inner,))
             raise ParseError(f"unexpected {text!r}")
         return self._command(text)
+
+    def _mixed_fraction(self) -> Node | None:
+        """After an integer: ``\\frac{p}{q}`` with integer literals p < q, else None (position kept)."""
+        save, toks = self.pos, list(self.toks)
+        self.take()
+        try:
+            frac = self._command("frac")
+        except ParseError:
+            frac = None
+        if frac is not None and frac[1][0] == "num" and frac[2][0] == "num":
+            p, q = frac[1][1], frac[2][1]
+            if p.denominator == 1 and q.denominator == 1 and 0 < p < q:
+                return frac
+        self.pos, self.toks = save, toks
+        return None
 
     def _command(self, name: str) -> Node:
         if name == "frac":
@@ -449,10 +483,18 @@ class _Parser:
         fn = self.node("fn", name, (arg,) if base is None else (arg, base))
         return fn if power is None else self.node("pow", fn, power)
 
-    def parse_matrix(self) -> Node:
+    def _env_name(self) -> str:
         self.expect("op", "{")
-        env = self.take()[1]
-        self.expect("op", "}")
+        parts = []
+        while not _is(self.peek(), "op", "}"):
+            parts.append(self.take()[1])
+            if len(parts) > 20:
+                raise ParseError("bad environment name")
+        self.take()
+        return "".join(parts)
+
+    def parse_matrix(self) -> Node:
+        env = self._env_name()
         if env not in MATRIX_ENVS:
             raise ParseError(f"unsupported environment {env}")
         if env == "array" and _is(self.peek(), "op", "{"):  # column spec
@@ -464,9 +506,7 @@ class _Parser:
             tok = self.peek()
             if _is(tok, "cmd", "end"):
                 self.take()
-                self.expect("op", "{")
-                self.take()
-                self.expect("op", "}")
+                self._env_name()
                 break
             row.append(self.parse_expr())
             tok = self.take()

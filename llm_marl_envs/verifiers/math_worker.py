@@ -5,7 +5,8 @@ the worker imports sympy, warms up, and answers ``{"ready": true}``. Then each r
 ``{"id": k, "pairs": [[a, b], ...]}`` (parse trees as nested lists, numbers as ``["num", p, q]``) gets
 ``{"id": k, "results": ["equal" | "unequal" | "unknown" | "error", ...]}``.
 
-Sympy objects are built node by node from the tree (never from text: no ``eval``, no
+Variables are positive reals (the parent's numeric probe samples them in [0.5, 2.5]), so
+``\\sqrt{1/n}`` equals ``1/\\sqrt{n}``. Sympy objects are built node by node from the tree (never from text: no ``eval``, no
 ``parse_expr``), and only short strings cross back. The parent kills this process at its deadline;
 the worker also exits when its parent dies or stdin closes.
 """
@@ -40,7 +41,7 @@ def _builder(sympy):
         if k == "num":
             return sympy.Rational(int(n[1]), int(n[2]))
         if k == "sym":
-            return sympy.Symbol(str(n[1]))
+            return sympy.Symbol(str(n[1]), positive=True)
         if k == "const":
             return consts[n[1]]
         if k == "add":
@@ -75,10 +76,11 @@ def decide(sympy, build, a, b) -> str:
         if s == 0:
             return "equal"
         if s.is_number:
-            z = sympy.N(s, 60)
-            if z == 0 or abs(complex(z)) < 1e-40:
-                return "equal"
-            return "unequal"
+            if s.is_Rational:
+                return "unequal"  # exact and nonzero
+            z = sympy.N(s, 100)
+            scale = max(abs(complex(sympy.N(build(a), 30))), abs(complex(sympy.N(build(b), 30))))
+            return "equal" if z == 0 or abs(complex(z)) <= 1e-60 * scale else "unequal"
         eq = s.equals(0)
         return "equal" if eq is True else "unequal" if eq is False else "unknown"
     except Exception:

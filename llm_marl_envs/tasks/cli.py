@@ -1,0 +1,60 @@
+"""``llm-marl tasks``: list the registered task sources, or print sample tasks of one.
+
+    llm-marl tasks                      # every source with a one-line description
+    llm-marl tasks --show arith -n 3    # three tasks of a source (--difficulty, --seed, --split, --path)
+    llm-marl tasks --show math500 -n 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import TASK_SOURCES, load_tasks
+from .datapaths import DatasetNotFoundError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--show", metavar="NAME", help="print sample tasks of this source")
+    parser.add_argument("-n", type=int, default=3, help="number of tasks to print (default 3)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first task printed")
+    parser.add_argument("--seed", type=int, default=None, help="seed (procedural sources)")
+    parser.add_argument("--difficulty", type=int, default=None, help="difficulty / level")
+    parser.add_argument("--split", default=None, help="dataset split (e.g. train, test)")
+    parser.add_argument("--path", default=None, help="dataset file or folder")
+    parser.add_argument("--json", action="store_true", help="print tasks as JSON lines")
+
+
+def _describe(factory) -> str:
+    doc = (getattr(factory, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.show:
+        width = max(len(n) for n in TASK_SOURCES.names())
+        for name, factory in TASK_SOURCES.items():
+            print(f"{name:<{width}}  {_describe(factory)}")
+        return 0
+    kwargs = {k: getattr(args, k) for k in ("seed", "difficulty", "split", "path") if getattr(args, k) is not None}
+    try:
+        source = load_tasks(args.show, **kwargs)
+    except (KeyError, DatasetNotFoundError, TypeError, ValueError) as e:
+        print(f"llm-marl tasks: {e}", file=sys.stderr)
+        return 2
+    stop = min(len(source), args.start + max(0, args.n))
+    for i in range(args.start, stop):
+        task = source[i]
+        if args.json:
+            print(json.dumps(task.to_dict(), ensure_ascii=False))
+            continue
+        print(f"--- {task.id} ({task.kind})")
+        print(task.prompt)
+        if task.answer is not None:
+            print(f"answer: {task.answer}")
+        meta = {k: v for k, v in task.metadata.items() if k != "solution" and not isinstance(v, (dict, list))}
+        if meta:
+            print(f"metadata: {meta}")
+    print(f"({len(source)} tasks in {source.name})")
+    return 0

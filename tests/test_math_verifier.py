@@ -1,0 +1,256 @@
+"""The math verifier: extraction, normalisation, parsing limits, the worker pool, threads, answer keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llm_marl_envs.types import Task, Verdict
+from llm_marl_envs.verifiers import VERIFIERS, get_verifier, verify_math
+from llm_marl_envs.verifiers.math import MATH_VERIFIER, MathVerifier, answer_key, clear_cache
+from llm_marl_envs.verifiers.math_equiv import TooBig, exact_value
+from llm_marl_envs.verifiers.math_extract import extract_answer, last_boxed
+from llm_marl_envs.verifiers.math_normalize import normalize_answer
+from llm_marl_envs.verifiers.math_parser import MAX_CHARS, ParseError, parse_answer
+from llm_marl_envs.verifiers.math_pool import SymbolicPool
+
+# -- extraction ---------------------------------------------------------------------------------------
+
+EXTRACTION = [
+    (r"so \boxed{1} then \boxed{\frac{1}{2}}", r"\frac{1}{2}", "boxed"),
+    (r"\boxed{\{1, \{2\}\}}", r"\{1, \{2\}\}", "boxed"),
+    (r"\fbox{7} done", "7", "boxed"),
+    (r"\boxed 9 is it", "9", "boxed"),
+    (r"\boxed{3} but <answer>4</answer>", "4", "tag"),
+    (r"<answer>so \boxed{5}</answer>", "5", "tag"),
+    ("The answer is 42.", "42", "marker"),
+    ("The final answer is $x=3$. I hope it is correct.", "x=3", "marker"),
+    ("blah\n#### 1,234", "1,234", "marker"),
+    ("Answer: 3.5", "3.5", "marker"),
+    ("she pays 3 then 17 dollars", "17", "last_number"),
+    ("The line is 3x - y + 13 = 0 here", "13", "last_number"),
+    (r"we find $x = \frac12$ in the end", r"x = \frac12", "inline_math"),
+    ("no digits at all", None, "none"),
+    ("", None, "none"),
+    (r"\boxed{unterminated", None, "none"),
+]
+
+
+@pytest.mark.parametrize(("response", "expected", "how"), EXTRACTION)
+def test_extraction_order(response, expected, how):
+    assert extract_answer(response) == (expected, how)
+
+
+def test_last_boxed_brace_matching():
+    assert last_boxed(r"\boxed{\frac{a}{b}} and \boxed{\sqrt{\frac{1}{2}}}") == r"\sqrt{\frac{1}{2}}"
+    assert last_boxed("nothing") is None
+
+
+# -- normalisation and parsing -------------------------------------------------------------------------
+
+NORMALIZE = [
+    (r"\dfrac{1}{2}", r"\frac{1}{2}"),
+    (r"\frac12", r"\frac{1}{2}"),
+    (r"\left( 3, \frac{\pi}{2} \right)", r"( 3, \frac{\pi}{2} )"),
+    (r"12\text{ cm}", "12"),
+    (r"50\%", "50"),
+    (r"\$5.00", "5.00"),
+    ("1,000", "1000"),
+    ("**73**", "73"),
+    (r"30^\circ", "30°"),
+    (r"x = 2 \text{ and } x = 3", "x = 2 , x = 3"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), NORMALIZE)
+def test_normalize(raw, expected):
+    assert normalize_answer(raw) == expected
+
+
+def test_parser_builds_trees_without_eval():
+    assert parse_answer(r"\frac{3}{4}") == ("div", ("num", Fraction(3)), ("num", Fraction(4)))
+    assert parse_answer("x = 5") == ("num", Fraction(5))
+    assert parse_answer(r"3\frac{1}{2}")[0] == "add"  # mixed number
+    assert parse_answer("(1,2]")[0] == "interval"
+    assert parse_answer(r"\{1,2\}")[0] == "set"
+    assert parse_answer(r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}")[0] == "matrix"
+    assert parse_answer(r"\text{Monday}") == ("text", "monday")
+    # what would be code for eval() is only text (compared as a string) or unparseable here
+    assert parse_answer("__import__('os').system('true')")[0] == "text"
+    with pytest.raises(ParseError):
+        parse_answer("(1) @ {2}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(" * 200 + "1" + ")" * 200, "1+" * (MAX_CHARS // 2 + 10) + "1", "+".join(["x"] * 700)],
+)
+def test_parser_limits(text):
+    with pytest.raises(ParseError):
+        parse_answer(text)
+
+
+def test_exact_arithmetic_refuses_towers():
+    with pytest.raises(TooBig):
+        exact_value(parse_answer("9^{9^{9}}"))
+    assert exact_value(parse_answer(r"\frac{1}{2004!}")) != exact_value(parse_answer(r"\frac{1}{2006!}"))
+
+
+# -- verdicts --------------------------------------------------------------------------------------
+
+def test_verdict_fields():
+    v = verify_math(r"so the answer is \boxed{\dfrac{1}{2}}", "0.5")
+    assert isinstance(v, Verdict)
+    assert (v.correct, v.score, v.status, v.extracted) == (True, 1.0, "ok", r"\dfrac{1}{2}")
+    v = verify_math(r"\boxed{3}", "4")
+    assert (v.correct, v.score, v.status) == (False, 0.0, "ok")
+    v = verify_math("I do not know", "4")
+    assert (v.correct, v.status, v.extracted) == (False, "no_answer", None)
+
+
+def test_symbolic_path_through_the_worker():
+    clear_cache()
+    v = verify_math(r"\boxed{(x+1)^2}", "x^2+2x+1")
+    assert v.correct and "symbolic" in v.detail, v
+    v = verify_math(r"\boxed{\sin(\frac{\pi}{2} - x)}", r"\cos x")
+    assert v.correct, v
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_never_raises_on_arbitrary_text(text):
+    v = verify_math(text, "42", timeout_s=2.0)
+    assert v.status in ("ok", "no_answer", "timeout", "error")
+    assert not v.correct or "42" in text or "4" in text
+
+
+@given(st.text(alphabet="0123456789+-*/^()[]{}\\fracsqrtpi!.,=x ", max_size=120))
+@settings(max_examples=150, deadline=None)
+def test_never_raises_on_math_like_text(text):
+    v = verify_math(r"\boxed{" + text + "}", r"\frac{1}{2}", timeout_s=2.0)
+    assert v.status in ("ok", "no_answer", "timeout", "error")
+    assert isinstance(answer_key(r"\boxed{" + text + "}"), (str, type(None)))
+
+
+PATHOLOGICAL = [
+    r"\boxed{\dfrac{5^{\left(5^{\left(5^{\left(5^5\right)}\right)} - 4\right)} - 5}{16}}",
+    r"\boxed{9^{9^{9^{9^{9}}}}}",
+    r"\boxed{(10^{100})!}",
+    r"\boxed{e^{e^{e^{e^{e^{10}}}}}}",
+    r"\boxed{" + "(" * 500 + "1" + ")" * 500 + "}",
+    r"\boxed{" + r"\sqrt{" * 60 + "2" + "}" * 60 + "}",
+    "\\boxed{" + "x" * 100_000 + "}",
+    "{" * 50_000,
+]
+
+
+@pytest.mark.parametrize("response", PATHOLOGICAL)
+def test_pathological_inputs_return_within_the_deadline(response):
+    start = time.monotonic()
+    v = verify_math(response, "5", timeout_s=2.0)
+    assert time.monotonic() - start < 3.0
+    assert not v.correct and v.status in ("ok", "error", "timeout", "no_answer")
+
+
+def test_pool_kills_a_worker_at_the_deadline_and_respawns():
+    pool = SymbolicPool(workers=1)
+    try:
+        assert pool.wait_ready(60)
+        slow = (("pow", ("num", Fraction(3)), ("num", Fraction(10**9))), ("num", Fraction(1)))
+        start = time.monotonic()
+        assert pool.check([slow], timeout_s=0.5) is None
+        assert time.monotonic() - start < 1.5
+        assert pool.kills == 1
+        quick = (("add", (("sym", "x"), ("sym", "x"))), ("mul", (("num", Fraction(2)), ("sym", "x"))))
+        assert pool.check([quick], timeout_s=60) == ["equal"]  # the fresh worker answers
+    finally:
+        pool.shutdown()
+
+
+def test_pool_from_many_threads():
+    pool = SymbolicPool(workers=2)
+    try:
+        pair = (("pow", ("add", (("sym", "x"), ("num", Fraction(1)))), ("num", Fraction(2))),
+                ("add", (("pow", ("sym", "x"), ("num", Fraction(2))), ("mul", (("num", Fraction(2)), ("sym", "x"))), ("num", Fraction(1)))))
+        with ThreadPoolExecutor(8) as ex:
+            results = list(ex.map(lambda _: pool.check([pair], timeout_s=60), range(16)))
+        assert results == [["equal"]] * 16
+    finally:
+        pool.shutdown()
+
+
+THREAD_CASES = [
+    (r"\boxed{\frac{1}{2004!}}", r"\frac{1}{2006!}"),
+    (r"\boxed{\frac12}", "0.5"),
+    (r"\boxed{(x+1)^2}", "x^2+2x+1"),
+    (r"\boxed{\sin 60^\circ}", r"\frac{\sqrt{3}}{2}"),
+    (r"\boxed{x^2+2x+2}", "(x+1)^2"),
+    ("#### 1,000", "1000"),
+    (r"\boxed{(3, \pi/2)}", r"\left( 3, \frac{\pi}{2} \right)"),
+    (r"\boxed{9^{9^{9^{9}}}}", "5"),
+    ("nothing", "3"),
+    (r"\boxed{\sqrt{1/n}}", r"\frac{1}{\sqrt{n}}"),
+]
+
+
+def test_eight_threads_agree_with_serial_results():
+    clear_cache()
+    serial = [verify_math(r, g) for r, g in THREAD_CASES]
+    clear_cache()
+    barrier = threading.Barrier(8)
+
+    def worker(k: int) -> list[Verdict]:
+        barrier.wait()
+        order = THREAD_CASES[k % len(THREAD_CASES) :] + THREAD_CASES[: k % len(THREAD_CASES)]
+        got = {c: verify_math(*c) for c in order}
+        return [got[c] for c in THREAD_CASES]
+
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(worker, range(8)))
+    for res in results:
+        assert [(v.correct, v.status) for v in res] == [(v.correct, v.status) for v in serial]
+    assert [v.correct for v in serial] == [False, True, True, True, False, True, True, False, False, True]
+
+
+# -- the registered verifier -----------------------------------------------------------------------------
+
+def test_registered_and_batched():
+    assert get_verifier("math") is MATH_VERIFIER and VERIFIERS.get("math").kind == "math"
+    tasks = [Task(id=str(i), kind="math", prompt="p", answer=g) for i, (_, g) in enumerate(THREAD_CASES)]
+    responses = [r for r, _ in THREAD_CASES]
+    clear_cache()
+    batch = MATH_VERIFIER.verify_many(responses, tasks)
+    single = [MATH_VERIFIER.verify(r, t) for r, t in zip(responses, tasks, strict=True)]
+    assert [(v.correct, v.status) for v in batch] == [(v.correct, v.status) for v in single]
+    with pytest.raises(ValueError):
+        MATH_VERIFIER.verify_many(responses, tasks[:-1])
+    assert isinstance(MathVerifier(timeout_s=1.0).verify("#### 3", tasks[0]), Verdict)
+
+
+ANSWER_KEYS = [
+    (r"\boxed{0.5}", "1/2"),
+    (r"\boxed{\frac12}", "1/2"),
+    (r"\boxed{\dfrac{1}{2}}", "1/2"),
+    ("The answer is 1,000.", "1000"),
+    ("#### 1000", "1000"),
+    (r"\boxed{\{2, 1\}}", "{1,2}"),
+    (r"\boxed{(1, 2)}", "(1,2)"),
+    ("no answer", None),
+]
+
+
+@pytest.mark.parametrize(("response", "key"), ANSWER_KEYS)
+def test_answer_key(response, key):
+    assert MATH_VERIFIER.answer_key(response) == key
+
+
+def test_answer_keys_group_equal_values():
+    assert answer_key(r"\boxed{\frac{\sqrt{3}}{2}}") == answer_key(r"\boxed{\frac{1}{2}\sqrt{3}}")
+    assert answer_key(r"\boxed{\sqrt{2}}") != answer_key(r"\boxed{\sqrt{3}}")
+    assert answer_key(r"\boxed{\text{Monday}}") == answer_key(r"\boxed{monday}")
