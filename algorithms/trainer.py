@@ -126,7 +126,8 @@ class Trainer:
         else:
             (self.out_dir / "metrics.jsonl").write_text("")
             (self.out_dir / "config.json").write_text(json.dumps(
-                {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan}, indent=2))
+                {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan},
+                indent=2, default=repr))
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
