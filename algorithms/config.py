@@ -35,11 +35,10 @@ class TrainConfig:
     task_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the training task source (e.g. ``{"difficulty": 1}``)."""
     eval_tasks: str | None = None
-    """Held-out task source (default: the training source with ``eval_seed``); must be disjoint."""
+    """Held-out task source (default: the last ``n_eval`` tasks of the training source, which
+    training never samples). Training skips any task whose prompt is in the held-out set."""
     eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the held-out source (default: ``task_kwargs`` with ``seed=eval_seed``)."""
-    eval_seed: int = 1_000_003
-    """Seed of the default held-out source (procedural sources take a ``seed``)."""
+    """Keyword arguments of the held-out source."""
     n_eval: int = 32
     """Number of held-out tasks evaluated."""
 
