@@ -1,0 +1,154 @@
+"""Presets of the credit-assignment benchmark: the same script at laptop, full-CPU and GPU scale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+LEARNERS = ("grpo", "mappo", "ccpo", "c3")
+
+
+@dataclass(frozen=True)
+class BenchPreset:
+    """Everything one benchmark run does: which envs, learners and seeds, at which budget.
+
+    Every learner gets the same ``budget`` B of terminal-evaluator calls per training task, the
+    same ``tasks_per_iter`` tasks per iteration and the same ``iterations`` (one optimiser step per
+    iteration and trained model, ``ppo_epochs=1``), so evaluator calls and optimiser steps match.
+
+    ``policy`` is ``"testbed"`` (the CPU testbed, pre-trained and cached on first use) or
+    ``"hf"`` (a transformers model from ``model``, a local path). Training tasks are a finite pool
+    of ``n_train_tasks`` tasks of ``tasks`` with ``train_seed``; held-out tasks come from
+    ``eval_tasks`` (default: ``tasks`` with ``eval_seed``), and are checked disjoint from the
+    training pool and from the testbed's supervised data (normalised prompts; overlap fails the run).
+
+    Diagnostics: ``diag_buckets`` frozen contexts per run (held-out tasks, the first agent's
+    decision), ``diag_candidates`` sampled messages each, each replayed ``diag_replays`` times for
+    the credit and ``diag_replays`` more, independent times for the Monte-Carlo target.
+    """
+
+    name: str
+    env_ids: tuple[str, ...] = ("llm-marl/MathDyad-v0", "llm-marl/MathVote-v0")
+    learners: tuple[str, ...] = LEARNERS
+    seeds: tuple[int, ...] = (0, 1)
+    budget: int = 8
+    tasks_per_iter: int = 8
+    iterations: int = 10
+    eval_every: int = 5
+    n_eval: int = 48
+    eval_k: int = 4
+    lr: float = 1e-4
+    temperature: float = 1.0
+    max_tokens: int = 32
+    micro_batch_size: int = 64
+    kl_coef: float = 0.0
+    tasks: str = "arith"
+    task_kwargs: dict[str, Any] = field(default_factory=lambda: {"difficulty": 1})
+    eval_tasks: str | None = None
+    eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_seed: int = 2_000
+    eval_seed: int = 3_000
+    n_train_tasks: int = 512
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"prompt_style": "compact"})
+    policy: str = "testbed"
+    model: str | None = None
+    diag_buckets: int = 16
+    diag_candidates: int = 4
+    diag_replays: int = 4
+    description: str = ""
+
+    def with_(self, **changes: Any) -> BenchPreset:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+PRESETS: dict[str, BenchPreset] = {
+    "quick": BenchPreset(
+        name="quick",
+        env_ids=("llm-marl/MathDyad-v0",),
+        seeds=(0, 1),
+        tasks_per_iter=8,
+        iterations=6,
+        eval_every=3,
+        n_eval=32,
+        eval_k=4,
+        lr=3e-4,
+        diag_buckets=8,
+        diag_candidates=4,
+        diag_replays=2,
+        description="README's first command: the dyad, four learners, two seeds, a few iterations (~10 min on 2 cores).",
+    ),
+    "full": BenchPreset(
+        name="full",
+        env_ids=("llm-marl/MathDyad-v0", "llm-marl/MathVote-v0"),
+        seeds=(0, 1, 2),
+        tasks_per_iter=8,
+        iterations=16,
+        eval_every=4,
+        n_eval=64,
+        eval_k=4,
+        lr=3e-4,
+        diag_buckets=16,
+        diag_candidates=4,
+        diag_replays=4,
+        description="CPU testbed, dyad and voting, three seeds.",
+    ),
+    "gpu": BenchPreset(
+        name="gpu",
+        env_ids=("llm-marl/MathDyad-v0", "llm-marl/MathVote-v0"),
+        seeds=(0, 1, 2),
+        budget=8,
+        tasks_per_iter=32,
+        iterations=100,
+        eval_every=10,
+        n_eval=256,
+        eval_k=4,
+        lr=1e-6,
+        temperature=1.0,
+        max_tokens=512,
+        micro_batch_size=8,
+        tasks="gsm8k",
+        task_kwargs={"split": "train"},
+        eval_tasks="gsm8k",
+        eval_task_kwargs={"split": "test"},
+        n_train_tasks=7_473,
+        env_kwargs={"prompt_style": "default"},
+        policy="hf",
+        diag_buckets=64,
+        diag_candidates=4,
+        diag_replays=4,
+        description="An instruct model from a local path (--model), GSM8K train -> GSM8K test, transformers rollouts.",
+    ),
+}
+
+TOY_OVERRIDES: dict[str, Any] = {
+    "seeds": (0,),
+    "budget": 2,
+    "tasks_per_iter": 1,
+    "iterations": 1,
+    "eval_every": 1,
+    "n_eval": 2,
+    "eval_k": 2,
+    "max_tokens": 8,
+    "micro_batch_size": 4,
+    "n_train_tasks": 4,
+    "diag_buckets": 1,
+    "diag_candidates": 2,
+    "diag_replays": 1,
+}
+"""``--toy``: shrink any preset to a smoke run (the GPU preset on CPU with the embedded SmolLM2)."""
+
+
+def get_preset(name: str, *, toy: bool = False, **overrides: Any) -> BenchPreset:
+    """A preset by name, optionally shrunk to a toy size and with explicit overrides (None = keep)."""
+    try:
+        preset = PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; valid: {sorted(PRESETS)}") from None
+    if toy:
+        preset = preset.with_(**TOY_OVERRIDES)
+    return preset.with_(**overrides)

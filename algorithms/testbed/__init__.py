@@ -1,0 +1,23 @@
+"""The CPU testbed policy: a few-million-parameter ``transformers`` causal LM with a locally built
+character tokenizer, supervised on this project's procedural ``arith`` tasks as rendered by the real
+envs, so that each role is partly competent and RL (and credit assignment) has signal.
+
+    from algorithms.testbed import load_testbed, testbed_policy, TestbedConfig
+    model, tokenizer = load_testbed()          # cached in $LLM_MARL_CACHE or ~/.cache/llm-marl
+"""
+
+from .build import build, load_testbed, pretrain, sft_examples, sft_tasks, testbed_metadata, testbed_policy
+from .config import TestbedConfig, cache_root, checkpoint_dir
+
+__all__ = [
+    "TestbedConfig",
+    "build",
+    "cache_root",
+    "checkpoint_dir",
+    "load_testbed",
+    "pretrain",
+    "sft_examples",
+    "sft_tasks",
+    "testbed_metadata",
+    "testbed_policy",
+]
