@@ -288,7 +288,9 @@ def _plain_truth(value, negate, _type, _isinstance) -> bool:
 PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
     "operator", "random", "statistics", "fractions", "decimal", "copy", "json", "hashlib",
-    "datetime", "traceback", "resource", "signal", "threading", "array", "cmath", "numbers",
+    "datetime", "traceback", "resource", "signal", "threading", "array", "cmath", "numbers", "fcntl",
+    "subprocess", "socket", "ctypes", "unittest", "dataclasses", "enum", "pathlib", "textwrap", "struct",
+    "io", "errno", "contextlib", "queue", "tempfile", "shutil", "glob", "pprint", "time",
 )
 
 

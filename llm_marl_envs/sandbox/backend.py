@@ -85,6 +85,20 @@ def _system_binds() -> list[str]:
     return args
 
 
+def stdlib_world_readable() -> bool:
+    """Whether an unprivileged uid can import from this interpreter's stdlib (outside bubblewrap)."""
+    import stat
+
+    path = Path(sys.base_prefix).resolve() / "lib"
+    for p in [*reversed(path.parents), path]:
+        try:
+            if not os.stat(p).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def new_child_uid() -> int:
     """A random high uid for one worker: its processes share nothing (NPROC, signals) with others."""
     return random.SystemRandom().randrange(1_000_000, 2_000_000_000)
@@ -94,6 +108,8 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]
     """The argv that starts one zygote under ``backend``."""
     py = python_executable()
     is_root = os.geteuid() == 0
+    if backend != "bwrap" and uid is not None and not stdlib_world_readable():
+        preload = True  # the job's uid cannot read the stdlib later: import the common modules up front
     opts = [f"uid={uid if uid is not None else 'none'}", f"preload={int(preload)}"]
     if backend == "bwrap":
         bwrap = shutil.which("bwrap") or "bwrap"
@@ -181,6 +197,8 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
         reason = "unshare works (network + pid namespaces); stronger backends unavailable"
     else:
         reason = "NO NAMESPACE ISOLATION: rlimits, a separate uid and wall-clock kill only"
+    if name != "bwrap" and root and not stdlib_world_readable():
+        reason += "; the job uid cannot read the stdlib, so only preloaded modules import"
     if failed:
         reason += f" ({failed})"
     return BackendInfo(

@@ -25,13 +25,13 @@ from ..sandbox.worker import Limits
 from ..types import Task, Verdict
 from .base import VERIFIERS
 from .code_extract import answer_key, defined_names, extract_program
-from .code_harness import TestPlan, TestSpecError, build_plan
+from .code_harness import BadTestsError, CheckPlan, build_plan
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 1024
 
 
-def _score_channel(channel: str, nonce: str, plan: TestPlan) -> tuple[int | None, str]:
+def _score_channel(channel: str, nonce: str, plan: CheckPlan) -> tuple[int | None, str]:
     """Passed-test count from the result channel, or ``None`` when the run does not count."""
     lines = channel.splitlines()
     if not lines or lines[-1] != f"END {nonce}":
@@ -66,7 +66,7 @@ def _score_channel(channel: str, nonce: str, plan: TestPlan) -> tuple[int | None
     return passed, detail
 
 
-def _run_plan(program: str, plan: TestPlan, *, prelude: str, timeout_s: float, memory_mb: int,
+def _run_plan(program: str, plan: CheckPlan, *, prelude: str, timeout_s: float, memory_mb: int,
               sandbox: Sandbox | None) -> Verdict:
     sb = sandbox or shared_sandbox()
     nonce = secrets.token_hex(16)
@@ -109,7 +109,7 @@ def verify_code(program: str, tests: Sequence[str] | str, *, entry_point: str | 
         return Verdict(False, 0.0, "no_answer", None, "no program")
     try:
         plan = build_plan(tests, entry_point, setup)
-    except TestSpecError as e:
+    except BadTestsError as e:
         return Verdict(False, 0.0, "error", program, f"bad tests: {e}")
     try:
         return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox)

@@ -25,12 +25,12 @@ DRIVER = "__harness_driver__"
 _ARGS = ("__hp", "__hf", "__heq", "__htruth")
 
 
-class TestSpecError(ValueError):
+class BadTestsError(ValueError):
     """The task's tests themselves do not parse (a dataset problem, not the model's)."""
 
 
 @dataclass(frozen=True)
-class TestPlan:
+class CheckPlan:
     """What the sandbox runs after the solution: ``setup`` at module level, then the driver."""
 
     setup: str
@@ -78,14 +78,14 @@ def _parse(source: str, what: str) -> list[ast.stmt]:
     try:
         return ast.parse(source.replace("\r\n", "\n")).body
     except SyntaxError as e:
-        raise TestSpecError(f"{what} does not parse: {e}") from e
+        raise BadTestsError(f"{what} does not parse: {e}") from e
 
 
 def _segment(source: str, stmt: ast.stmt) -> str:
     return (ast.get_source_segment(source, stmt) or ast.unparse(stmt)).strip().splitlines()[0][:120]
 
 
-def plan_from_asserts(tests: Sequence[str], setup: str = "") -> TestPlan:
+def plan_from_asserts(tests: Sequence[str], setup: str = "") -> CheckPlan:
     """One test per statement string (MBPP style)."""
     body: list[ast.stmt] = []
     names = []
@@ -94,11 +94,11 @@ def plan_from_asserts(tests: Sequence[str], setup: str = "") -> TestPlan:
         body.append(_wrap(i, stmts))
         names.append(test.strip().splitlines()[0][:120] if test.strip() else f"test #{i}")
     module = ast.Module([_driver_def(body)], type_ignores=[])
-    return TestPlan(setup=setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(tests),
+    return CheckPlan(setup=setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(tests),
                     names=tuple(names))
 
 
-def plan_from_program(program: str, entry_point: str | None, setup: str = "") -> TestPlan:
+def plan_from_program(program: str, entry_point: str | None, setup: str = "") -> CheckPlan:
     """One test per top-level asserting statement of ``check`` (HumanEval style) or of the program."""
     source = program.replace("\r\n", "\n")
     stmts = _parse(source, "the test program")
@@ -127,10 +127,10 @@ def plan_from_program(program: str, entry_point: str | None, setup: str = "") ->
                 driver_body.append(stmt)
         setup_src = ""
     if not names:
-        raise TestSpecError("the test program contains no assert")
+        raise BadTestsError("the test program contains no assert")
     module = ast.Module([_driver_def(driver_body)], type_ignores=[])
     full_setup = "\n".join(s for s in (setup, setup_src) if s.strip())
-    return TestPlan(setup=full_setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(names),
+    return CheckPlan(setup=full_setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(names),
                     names=tuple(names))
 
 
@@ -139,11 +139,11 @@ def _is_check_call(stmt: ast.stmt) -> bool:
             and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "check")
 
 
-def build_plan(tests: Sequence[str] | str, entry_point: str | None = None, setup: str = "") -> TestPlan:
+def build_plan(tests: Sequence[str] | str, entry_point: str | None = None, setup: str = "") -> CheckPlan:
     """The test plan for ``tests`` (a sequence of statements or one program)."""
     if isinstance(tests, str):
         return plan_from_program(tests, entry_point, setup)
     tests = [t for t in tests if isinstance(t, str) and t.strip()]
     if not tests:
-        raise TestSpecError("no tests")
+        raise BadTestsError("no tests")
     return plan_from_asserts(tests, setup)

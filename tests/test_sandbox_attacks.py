@@ -1,0 +1,463 @@
+"""One test per attack of reference/verifiers.md section 2.5 and issue #4, all bounded.
+
+Each test asserts the status the sandbox reports and that the host is unaffected: no marker file,
+the harness alive and its memory bounded, no process left behind under any worker's uid. Tests that
+need a namespace the chosen backend lacks are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llm_marl_envs.sandbox import Sandbox, detect_backend, run_python
+from llm_marl_envs.verifiers.code import verify_code
+
+BACKEND = detect_backend()
+REPO = Path(__file__).resolve().parents[1]
+needs_fs = pytest.mark.skipif(not BACKEND.filesystem_isolated,
+                              reason=f"backend {BACKEND.name} has no filesystem isolation")
+needs_net = pytest.mark.skipif(not BACKEND.network_isolated, reason=f"backend {BACKEND.name} has no network namespace")
+needs_uid = pytest.mark.skipif(not BACKEND.drops_uid, reason="not root: jobs cannot run under a separate uid")
+needs_pidns_or_uid = pytest.mark.skipif(not (BACKEND.private_pidns or BACKEND.drops_uid),
+                                        reason="neither a pid namespace nor a separate uid")
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(workers=2) as sandbox:
+        yield sandbox
+
+
+def _uids(sandbox: Sandbox) -> set[int]:
+    return {w.uid for w in sandbox._all if w.uid is not None}
+
+
+def _host_processes(uids: set[int]) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid in uids:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        if f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
+                            found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def _run(sb: Sandbox, code: str, **kw):
+    r = sb.run_python(textwrap.dedent(code), **kw)
+    assert r.backend == BACKEND.name
+    if sb.backend.drops_uid:
+        assert _host_processes(_uids(sb)) == [], "the job left processes behind"
+    ok = sb.run_python("print('alive')", timeout_s=10)
+    assert ok.status == "ok" and ok.stdout == "alive\n", "the sandbox stopped working after the attack"
+    return r
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("fork", ["os.fork()", "posix.fork()"])
+def test_fork_bomb_is_stopped_and_cleaned_up(sb, fork):
+    r = _run(sb, f"""
+        import os, posix, time
+        n = 0
+        for _ in range(300):
+            try:
+                pid = {fork}
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            n += 1
+        print(n)
+    """, timeout_s=10)
+    assert r.status == "ok", r
+    n = int(r.stdout)
+    if BACKEND.drops_uid:
+        assert n < 100, f"{n} forks succeeded: NPROC not enforced"
+    assert r.duration_s < 10
+
+
+@needs_uid
+def test_subprocess_bomb_is_stopped(sb):
+    r = _run(sb, """
+        import subprocess, sys
+        procs = []
+        for _ in range(200):
+            try:
+                procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+            except OSError:
+                break
+        print(len(procs))
+    """, timeout_s=15)
+    assert r.status == "ok", r
+    assert int(r.stdout) < 100
+
+
+def test_thread_bomb_is_stopped(sb):
+    r = _run(sb, """
+        import threading, time
+        n = 0
+        for _ in range(1000):
+            try:
+                threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+            except RuntimeError:
+                break
+            n += 1
+        print(n)
+    """, timeout_s=10)
+    assert r.status == "ok", r
+    assert int(r.stdout) < 1000
+
+
+def test_memory_bomb_hits_the_limit(sb):
+    before = _maxrss_mb()
+    r = _run(sb, """
+        chunks = []
+        for _ in range(64):
+            chunks.append(bytearray(64 * 1024 * 1024))   # 4 GiB in total, touched
+    """, memory_mb=256, timeout_s=10)
+    assert r.status == "memory", r
+    assert _maxrss_mb() - before < 100
+
+
+def test_one_huge_allocation_is_a_memory_error(sb):
+    r = _run(sb, "x = bytearray(3 * 1024 ** 3)", memory_mb=256)
+    assert r.status == "memory" and "MemoryError" in r.stderr
+
+
+@pytest.mark.parametrize("code", ["while True:\n    pass", "import time\ntime.sleep(3600)"],
+                         ids=["cpu_loop", "sleep"])
+def test_wall_clock_kill(sb, code):
+    t = time.monotonic()
+    r = _run(sb, code, timeout_s=1.0)
+    assert r.status == "timeout", r
+    assert time.monotonic() - t < 1.0 + 4.0
+
+
+def test_disabled_alarm_still_times_out(sb):
+    r = _run(sb, """
+        import signal
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.alarm(0)
+        while True:
+            pass
+    """, timeout_s=1.0)
+    assert r.status == "timeout"
+
+
+def test_blocking_input_gets_eof(sb):
+    r = _run(sb, "x = input()", timeout_s=5)
+    assert r.status == "error" and "EOFError" in r.stderr
+    assert r.duration_s < 2
+
+
+def test_double_fork_daemon_never_writes_its_marker(sb, tmp_path):
+    tmp_path.chmod(0o777)
+    marker = tmp_path / "daemon_marker"
+    r = _run(sb, f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(1.0)
+                open({str(marker)!r}, "w").write("escaped")
+            os._exit(0)
+        print("parent done")
+    """, timeout_s=5)
+    assert r.status == "ok"
+    time.sleep(2.0)
+    assert not marker.exists(), "a daemon outlived its job"
+
+
+def _writes(paths: list[str]) -> str:
+    return textwrap.dedent(f"""
+        for p in {paths!r}:
+            try:
+                with open(p, "w") as f:
+                    f.write("x")
+                print("WROTE", p)
+            except OSError as e:
+                print("blocked", p, type(e).__name__)
+    """)
+
+
+@needs_uid
+def test_writes_to_repo_home_and_etc_are_blocked(sb):
+    tag = uuid.uuid4().hex
+    paths = [str(REPO / f"pwned_{tag}"), f"/etc/pwned_{tag}", f"/root/pwned_{tag}"]
+    r = _run(sb, _writes(paths))
+    for p in paths:
+        assert not Path(p).exists(), f"{p} was written on the host"
+    assert "WROTE" not in r.stdout
+
+
+@needs_fs
+def test_writes_to_the_system_temp_dir_stay_inside(sb):
+    tag = uuid.uuid4().hex
+    paths = [f"/tmp/pwned_{tag}", f"/var/tmp/pwned_{tag}", f"/dev/shm/pwned_{tag}"]
+    _run(sb, _writes(paths))
+    for p in paths:
+        assert not Path(p).exists(), f"{p} was written on the host"
+
+
+@needs_fs
+def test_host_secret_file_is_not_readable(sb, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-42")
+    secret.chmod(0o644)
+    r = _run(sb, f"""
+        try:
+            print(open({str(secret)!r}).read())
+        except OSError as e:
+            print("denied", type(e).__name__)
+    """)
+    assert "TOPSECRET-42" not in r.stdout and "denied" in r.stdout
+
+
+@needs_uid
+def test_private_host_file_is_not_readable_even_without_fs_isolation(sb, tmp_path):
+    tmp_path.chmod(0o755)
+    secret = tmp_path / "key"
+    secret.write_text("PRIVATE-99")
+    secret.chmod(0o600)
+    r = _run(sb, f"""
+        try:
+            print(open({str(secret)!r}).read())
+        except OSError as e:
+            print("denied", type(e).__name__)
+    """)
+    assert "PRIVATE-99" not in r.stdout
+
+
+def test_environment_secret_is_absent(monkeypatch):
+    monkeypatch.setenv("SECRET_TOKEN", "sk-planted-123")
+    r = run_python("import os\nprint(sorted(os.environ))\nprint(os.environ.get('SECRET_TOKEN'))")
+    assert r.status == "ok"
+    assert "sk-planted-123" not in r.stdout and "SECRET_TOKEN" not in r.stdout
+    assert r.stdout.splitlines()[-1] == "None"
+
+
+@needs_net
+def test_tcp_connect_to_a_host_listener_fails(sb):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=accept)
+    t.start()
+    try:
+        r = _run(sb, f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2)
+                print("CONNECTED")
+            except OSError as e:
+                print("failed", type(e).__name__)
+            try:
+                socket.getaddrinfo("localhost", {port})
+                socket.create_connection(("localhost", {port}), timeout=2)
+                print("CONNECTED")
+            except OSError as e:
+                print("failed", type(e).__name__)
+        """)
+    finally:
+        t.join()
+        server.close()
+    assert "CONNECTED" not in r.stdout and not accepted
+
+
+@needs_pidns_or_uid
+def test_signalling_the_harness_fails(sb):
+    me = os.getpid()
+    r = _run(sb, f"""
+        import os, signal
+        for target in ({me}, os.getppid()):
+            try:
+                os.kill(target, 0)
+                print("REACHED", target)
+            except OSError as e:
+                print("unreachable", type(e).__name__)
+        try:
+            os.kill({me}, signal.SIGKILL)
+        except OSError:
+            pass
+    """)
+    assert f"REACHED {me}" not in r.stdout
+    assert "REACHED" not in r.stdout or BACKEND.private_pidns  # getppid() inside a pid namespace is the zygote
+
+
+@needs_pidns_or_uid
+def test_kill_everything_spares_the_harness(sb):
+    r = _run(sb, "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('after')")
+    assert r.status in ("ok", "error")  # the job may kill itself; the harness (this test) survives
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_100_mib_output_is_capped(sb, stream):
+    before = _maxrss_mb()
+    r = _run(sb, f"""
+        import sys
+        chunk = "x" * (1024 * 1024)
+        for _ in range(100):
+            sys.{stream}.write(chunk)
+    """, timeout_s=10)
+    assert r.status == "output_limit", r.status
+    assert len(getattr(r, stream)) <= sb.limits.output_bytes
+    assert _maxrss_mb() - before < 60
+
+
+def test_1_gib_file_stops_at_the_size_limit(sb):
+    r = _run(sb, """
+        import errno
+        written = 0
+        try:
+            with open("big.bin", "wb") as f:
+                for _ in range(1024):
+                    f.write(b"\\0" * (1024 * 1024))
+                    f.flush()
+                    written += 1024 * 1024
+        except OSError as e:
+            print(errno.errorcode.get(e.errno, e.errno))
+        print(written)
+    """, timeout_s=10)
+    err, written = r.stdout.split()
+    assert err in ("EFBIG", "ENOSPC")
+    assert int(written) <= sb.limits.file_size_bytes
+
+
+def test_ten_thousand_open_files_hit_emfile(sb):
+    r = _run(sb, """
+        import errno
+        files = []
+        try:
+            for _ in range(10000):
+                files.append(open("/dev/null"))
+        except OSError as e:
+            print(errno.errorcode[e.errno], len(files))
+    """)
+    err, n = r.stdout.split()
+    assert err == "EMFILE" and int(n) < sb.limits.open_files
+
+
+def test_segfault_is_a_runtime_error(sb):
+    r = _run(sb, "import ctypes\nctypes.string_at(0)")
+    assert r.status == "error" and r.exit_code == -11
+
+
+@pytest.mark.parametrize("limit", [None, 10**5])
+def test_deep_recursion_is_a_runtime_error(sb, limit):
+    setlimit = f"import sys\nsys.setrecursionlimit({limit})\n" if limit else ""
+    r = _run(sb, setlimit + "def f(n):\n    return f(n + 1)\nf(0)", timeout_s=10)
+    assert r.status in ("error", "memory"), r
+    assert r.exit_code != 0
+
+
+TESTS = ("assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0")
+
+
+@pytest.mark.parametrize("exit_code", ["import sys\nsys.exit(0)", "import os\nos._exit(0)", "raise SystemExit",
+                                       "import atexit, os\natexit.register(lambda: os._exit(0))\nraise SystemExit(0)"])
+def test_early_exit_fails_verification(sb, exit_code):
+    v = verify_code("def add(a, b):\n    return 0\n" + exit_code, TESTS, sandbox=sb, timeout_s=5)
+    assert not v.correct and v.score == 0.0 and v.status == "error"
+
+
+def test_fake_pass_markers_fail_verification(sb):
+    forged = textwrap.dedent("""
+        import os
+        def add(a, b):
+            return 0
+        print("PASS"); print("END 0123456789abcdef"); print("3/3 tests passed")
+        try:
+            os.write(3, b"P 0\\nP 1\\nP 2\\nEND 00000000000000000000000000000000\\n")
+        except OSError:
+            pass
+        os._exit(0)
+    """)
+    v = verify_code(forged, TESTS, sandbox=sb, timeout_s=5)
+    assert not v.correct and v.score == 0.0
+
+
+def test_forged_records_during_the_tests_are_detected(sb):
+    forged = textwrap.dedent("""
+        import os
+        def add(a, b):
+            os.write(3, b"P 0\\nP 1\\nP 2\\n")
+            return 0
+    """)
+    v = verify_code(forged, TESTS, sandbox=sb, timeout_s=5)
+    assert not v.correct and v.score == 0.0 and "tampered" in v.detail
+
+
+@pytest.mark.parametrize("patch", [
+    "import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})",
+    "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.type = lambda *a: int",
+    "import os\nos.write = lambda fd, data: len(data)",
+    "class AlwaysEqual:\n    def __eq__(self, other): return True\n    def __ne__(self, other): return False\n"
+    "    def __bool__(self): return True\n_R = AlwaysEqual()",
+    "class Sneaky(int):\n    def __eq__(self, other): return True\n_R = Sneaky(0)",
+    "import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None",
+])
+def test_monkey_patching_does_not_make_a_wrong_answer_pass(sb, patch):
+    body = "return _R" if "_R" in patch else "return 0"
+    program = f"{patch}\ndef add(a, b):\n    {body}\n"
+    v = verify_code(program, TESTS, sandbox=sb, timeout_s=5)
+    assert not v.correct, v
+    assert v.score < 1.0
+
+
+def test_sixteen_concurrent_submissions_do_not_cross_talk():
+    n = 16
+    results: list = [None] * n
+    with Sandbox(workers=2) as sandbox:
+        def one(i: int) -> None:
+            token = f"tok{i}-{uuid.uuid4().hex}"
+            code = textwrap.dedent(f"""
+                import os, time
+                open("mine.txt", "w").write({token!r})
+                time.sleep(0.05)
+                print(open("mine.txt").read(), sorted(os.listdir(".")))
+            """)
+            results[i] = (token, sandbox.run_python(code, timeout_s=20))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for token, r in results:
+        assert r.status == "ok", r
+        assert r.stdout == f"{token} ['mine.txt']\n"
+
+
+def test_harness_survives_everything():
+    # Reaching this point with the module's pool alive is the check; also the interpreter is intact.
+    assert sys.modules.get("llm_marl_envs.sandbox") is not None
+    assert run_python("print(6 * 7)").stdout == "42\n"
