@@ -134,6 +134,16 @@ def test_rollout_tree_fanout_2_4_with_frozen_contexts_and_subtree_values():
     assert leaf_ep.messages[1].parent_id == leaf_ep.messages[0].node_id
 
 
+def test_trees_of_many_tasks_grow_together_one_call_per_level():
+    thinker, reasoner = CountingPolicy(TASKS), CountingPolicy(TASKS, correct_every=4)
+    runner = RolloutRunner("llm-marl/MathDyad-v0", {"thinker": thinker, "reasoner": reasoner})
+    trees = runner.run_trees(TASKS[:3], fanout=[2, 4], seed=1)
+    assert [(n, p.n) for n, p in thinker.calls] == [(3, 2)] and [(n, p.n) for n, p in reasoner.calls] == [(6, 4)]
+    assert [t.task.id for t in trees] == [t.id for t in TASKS[:3]] and len({t.tree_id for t in trees}) == 3
+    assert all(t.root.value == pytest.approx(0.25) and t.evaluator_calls == 8 for t in trees)
+    assert runner.last_stats.evaluator_calls == 24 and runner.last_stats.generate_calls == 2
+
+
 def test_rollout_tree_from_a_recorded_prefix_reuses_the_exact_context():
     runner = RolloutRunner("llm-marl/MathDyad-v0", CountingPolicy(TASKS))
     joint = runner.run_episodes(TASKS[:1], n_per_task=1, seed=0)[0]

@@ -104,6 +104,8 @@ class EpisodeEngine:
         self._obs_cache: dict[str, dict[str, str]] = {}
         self._key_cache: dict[str, str | None] = {}
         self.verifier_calls = 0
+        self._shared_for: TaskResult | None = None
+        self._shared_info: dict[str, Any] = {}
         self.task_over = False
         self.status = "running"
         self.rng = np.random.default_rng()
@@ -393,22 +395,28 @@ class EpisodeEngine:
 
     # ------------------------------------------------------------------ text views
     def task_info(self, result: TaskResult, agent: str) -> dict[str, Any]:
-        """The ``infos[agent]`` dict at the end of a task."""
-        transcript = [t.message.to_dict() for t in result.history]
-        info: dict[str, Any] = {
-            "task_id": result.task.id,
-            "task_index": len(self.finished) - 1,
-            "verdict": result.verdict.to_dict(),
-            "reward": result.reward,
-            "team_answer": result.team_answer.to_dict(),
-            "transcript": transcript,
-            "agent_messages": [m for m in transcript if m["agent"] == agent],
-            "messages": {a: [m for m in transcript if m["agent"] == a] for a in self.live},
-            "ablated": sorted(self.ablate),
-        }
-        if result.counterfactual_rewards is not None:
-            info["counterfactual_rewards"] = dict(result.counterfactual_rewards)
-        return info
+        """The ``infos[agent]`` dict at the end of a task (the transcript lists are shared by agents)."""
+        shared = self._shared_info if self._shared_for is result else None
+        if shared is None:
+            transcript = [
+                {"agent": m.agent, "role": m.role, "content": m.content, "turn": m.turn, "context": m.context}
+                for m in (t.message for t in result.history)
+            ]
+            by_agent = {a: [m for m in transcript if m["agent"] == a] for a in self.live}
+            shared = {
+                "task_id": result.task.id,
+                "task_index": len(self.finished) - 1,
+                "verdict": result.verdict.to_dict(),
+                "reward": result.reward,
+                "team_answer": result.team_answer.to_dict(),
+                "transcript": transcript,
+                "messages": by_agent,
+                "ablated": sorted(self.ablate),
+            }
+            if result.counterfactual_rewards is not None:
+                shared["counterfactual_rewards"] = dict(result.counterfactual_rewards)
+            self._shared_for, self._shared_info = result, shared
+        return {**shared, "agent_messages": shared["messages"].get(agent, [])}
 
     def transcript_text(self) -> str:
         """Every task of the episode so far with its messages and verdicts, as readable text."""

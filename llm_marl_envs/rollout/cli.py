@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     runner = RolloutRunner(args.env_id, policy, params, env_kwargs=env_kwargs, progress=not args.no_progress and None)
     if args.fanout:
         fanout = [int(x) for x in args.fanout.split(",") if x.strip()]
-        items: list[Any] = [runner.run_tree(t, fanout, seed=args.seed, ablate=args.ablate) for t in tasks]
+        items: list[Any] = runner.run_trees(tasks, fanout, seed=args.seed, ablate=args.ablate)
         rewards = [leaf.reward for tree in items for leaf in tree.leaves()]
     else:
         items = runner.run_episodes(tasks, args.n, args.seed, ablate=args.ablate)

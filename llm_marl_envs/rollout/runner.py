@@ -234,98 +234,119 @@ class RolloutRunner:
         *,
         ablate: Sequence[str] = (),
     ) -> RolloutTree:
-        """Grow a rollout tree from ``prefix``: level ``d`` samples ``fanout[d]`` messages for the
-        next decision of every node of level ``d`` (1 past the list) until the task ends."""
+        """Grow one rollout tree from ``prefix`` (see ``run_trees``)."""
+        return self.run_trees([task], fanout, [prefix], seed, ablate=ablate)[0]
+
+    def run_trees(
+        self,
+        tasks: Sequence[Task | int],
+        fanout: Sequence[int] = (2, 4),
+        prefixes: Sequence[Sequence[Message | MessageRecord]] | None = None,
+        seed: int | None = 0,
+        *,
+        ablate: Sequence[str] = (),
+    ) -> list[RolloutTree]:
+        """Grow one rollout tree per task, all level by level together.
+
+        Level ``d`` samples ``fanout[d]`` messages (1 past the end of ``fanout``) for the next
+        decision of every node at depth ``d`` of every tree: one ``generate`` call per policy per
+        level (``params.n = fanout[d]``), all siblings from the byte-identical context. A sample
+        that ends the task is a leaf (scored, with verification batched per level); any other is
+        continued at the next level. ``prefixes[i]`` (default: none) is the frozen prefix of tree
+        ``i``: the root stands right after it.
+        """
         run = next(self._runs)
         probe = self._pool[0].unwrapped
-        task = task if isinstance(task, Task) else probe.task_source[int(task)]
+        tasks = [t if isinstance(t, Task) else probe.task_source[int(t)] for t in tasks]
         fanout = [int(f) for f in fanout]
         if any(f < 1 for f in fanout):
             raise ValueError(f"fanout entries must be >= 1, got {fanout}")
-        tree_id = f"r{run}/tree/{task.id}"
-        prefix_records = [self._as_record(m) for m in prefix]
+        prefixes = [()] * len(tasks) if prefixes is None else list(prefixes)
+        if len(prefixes) != len(tasks):
+            raise ValueError(f"got {len(prefixes)} prefixes for {len(tasks)} tasks")
+        prefix_records = [[self._as_record(m) for m in p] for p in prefixes]
+        tree_ids = [f"r{run}/tree{j}/{task.id}" for j, task in enumerate(tasks)]
+        trees_nodes: list[dict[str, TreeNode]] = [{"root": TreeNode("root", None, 0)} for _ in tasks]
+        leaves: list[list[_Slot]] = [[] for _ in tasks]
         stats = RunStats()
         start = time.perf_counter()
-        root = TreeNode("root", None, 0)
-        nodes: dict[str, TreeNode] = {"root": root}
-        # frontier: (node id, messages of the path from the root, generated records along it)
-        frontier: list[tuple[str, list[MessageRecord]]] = [("root", [])]
-        leaves: list[tuple[str, _Slot]] = []
+        # frontier: (tree index, node id, generated records on the path from the root)
+        frontier: list[tuple[int, str, list[MessageRecord]]] = [(j, "root", []) for j in range(len(tasks))]
         depth = 0
         while frontier:
             width = fanout[depth] if depth < len(fanout) else 1
-            envs = self._envs(len(frontier))
             slots = []
-            for (node_id, path), env in zip(frontier, envs, strict=False):
-                slot = _Slot(env, task, tree_id, f"{tree_id}/{node_id}", 0, None, tuple(ablate))
-                self._reset(slot, [*prefix_records, *path], seed=None)
+            for (j, node_id, path), env in zip(frontier, self._envs(len(frontier)), strict=False):
+                slot = _Slot(env, tasks[j], tree_ids[j], f"{tree_ids[j]}/{node_id}", 0, None, tuple(ablate))
+                self._reset(slot, [*prefix_records[j], *path], seed=None)
                 slots.append(slot)
             # one decision per frontier node: the first agent still to act in its stage
             requests = [(s, s.env.unwrapped.engine.acting()[0]) for s in slots]
             gens = self._generate(requests, width, seed, depth, stats)
-            next_frontier: list[tuple[str, list[MessageRecord]]] = []
-            finishing: list[tuple[_Slot, str, Generation, str, str]] = []
-            for (slot, agent), samples, (node_id, path) in zip(requests, gens, frontier, strict=False):
+            next_frontier: list[tuple[int, str, list[MessageRecord]]] = []
+            finishing: list[tuple[int, str, Generation, str]] = []
+            for (slot, agent), samples, (j, node_id, path) in zip(requests, gens, frontier, strict=True):
+                nodes = trees_nodes[j]
+                engine = slot.env.unwrapped.engine
+                ends_task = engine.is_last_stage() and len(engine.acting()) == 1
                 for i, gen in enumerate(samples):
                     child_id = f"{node_id}.{i}"
                     record = self._record(slot, agent, gen, node_id=child_id, parent_id=node_id)
                     nodes[child_id] = TreeNode(child_id, node_id, depth + 1, record)
                     nodes[node_id].children.append(child_id)
-                    engine = slot.env.unwrapped.engine
-                    if engine.is_last_stage() and len(engine.acting()) == 1:
-                        finishing.append((slot, agent, gen, child_id, node_id))
+                    if ends_task:
+                        finishing.append((j, agent, gen, child_id))
                     else:
-                        next_frontier.append((child_id, [*path, record]))
-            # leaves: replay each finishing path in an env and score it (verification batched)
+                        next_frontier.append((j, child_id, [*path, record]))
             if finishing:
-                leaf_envs = self._envs(len(finishing))
-                leaf_slots = []
-                for (_, agent, gen, child_id, node_id), env in zip(finishing, leaf_envs, strict=False):
-                    path = [n.message for n in self._path(nodes, node_id)]
-                    leaf = _Slot(env, task, tree_id, f"{tree_id}/{child_id}", len(leaves) + len(leaf_slots),
-                                 None, tuple(ablate))
-                    self._reset(leaf, [*prefix_records, *path], seed=None)
-                    leaf.prefix_len = len(prefix_records)
-                    leaf_slots.append((leaf, agent, gen, child_id))
-                self._finish_step(
-                    [(leaf, {agent: gen}) for leaf, agent, gen, _ in leaf_slots], stats, node_ids=[c for *_, c in leaf_slots]
-                )
-                for leaf, _, _, child_id in leaf_slots:
-                    leaf.episode.leaf_id = child_id
-                    leaves.append((child_id, leaf))
-                    node = nodes[child_id]
-                    node.reward = leaf.episode.reward
-                    node.verdict = leaf.episode.verdict
+                self._score_leaves(finishing, tasks, tree_ids, prefix_records, trees_nodes, leaves, ablate, stats)
             frontier = next_frontier
             depth += 1
-        # values: mean leaf reward of each subtree (children before parents)
-        for node in reversed(list(nodes.values())):
-            if node.is_leaf:
-                node.value = float(node.reward or 0.0)
-            else:
-                rewards = self._leaf_rewards(nodes, node.node_id)
-                node.value = sum(rewards) / len(rewards)
         stats.wall_s = time.perf_counter() - start
         self._account(stats)
-        episodes = [slot.episode for _, slot in leaves]
-        for ep in episodes:
-            # the tree's own node ids on the generated messages of each leaf episode
-            path = self._path(nodes, ep.leaf_id)
-            for rec, node in zip(ep.messages[ep.prefix_len :], path, strict=False):
+        trees = []
+        for j, task in enumerate(tasks):
+            nodes = trees_nodes[j]
+            for node in reversed(list(nodes.values())):  # children before parents
+                rewards = self._leaf_rewards(nodes, node.node_id)
+                node.value = sum(rewards) / len(rewards)
+            episodes = [leaf.episode for leaf in leaves[j]]
+            tokens = sum(len(n.message.token_ids) for n in nodes.values() if n.message is not None)
+            trees.append(RolloutTree(
+                tree_id=tree_ids[j],
+                task=task,
+                env_id=self.env_id,
+                fanout=fanout,
+                prefix=prefix_records[j],
+                nodes=nodes,
+                episodes=episodes,
+                evaluator_calls=len(episodes),
+                generated_tokens=tokens,
+                metadata={"ablated": list(ablate)},
+            ))
+        return trees
+
+    def _score_leaves(self, finishing, tasks, tree_ids, prefix_records, trees_nodes, leaves, ablate, stats) -> None:
+        """Replay each finishing path in an env and step its last message; verification batched."""
+        work = []
+        for (j, agent, gen, child_id), env in zip(finishing, self._envs(len(finishing)), strict=False):
+            nodes = trees_nodes[j]
+            path = [n.message for n in self._path(nodes, nodes[child_id].parent_id)]
+            leaf = _Slot(env, tasks[j], tree_ids[j], f"{tree_ids[j]}/{child_id}", len(leaves[j]), None, tuple(ablate))
+            self._reset(leaf, [*prefix_records[j], *path], seed=None)
+            leaf.prefix_len = len(prefix_records[j])
+            leaves[j].append(leaf)
+            work.append((leaf, {agent: gen}, child_id, j))
+        self._finish_step([(leaf, gens) for leaf, gens, _, _ in work], stats, node_ids=[c for _, _, c, _ in work])
+        for leaf, _, child_id, j in work:
+            nodes = trees_nodes[j]
+            episode = leaf.episode
+            episode.leaf_id = child_id
+            for rec, node in zip(episode.messages[episode.prefix_len :], self._path(nodes, child_id), strict=True):
                 rec.node_id, rec.parent_id = node.node_id, node.parent_id
                 rec.generation = node.message.generation
-        return RolloutTree(
-            tree_id=tree_id,
-            task=task,
-            env_id=self.env_id,
-            fanout=fanout,
-            prefix=prefix_records,
-            nodes=nodes,
-            episodes=episodes,
-            evaluator_calls=len(episodes),
-            generated_tokens=stats.generated_tokens,
-            metadata={"ablated": list(ablate), "stats": stats.to_dict()},
-        )
+            nodes[child_id].reward = episode.reward
+            nodes[child_id].verdict = episode.verdict
 
     # ------------------------------------------------------------------ internals
     @staticmethod
