@@ -283,7 +283,7 @@ def test_infos_carry_verdict_transcript_and_per_agent_messages():
     assert set(info) >= {"verdict", "transcript", "agent_messages", "messages", "team_answer", "task_id"}
     assert [m["agent"] for m in info["transcript"]] == ["thinker_0", "reasoner_0"]
     assert [m["agent"] for m in info["agent_messages"]] == ["thinker_0"]
-    assert info["messages"]["reasoner_0"][0]["context"].startswith("system: ")
+    assert info["messages"]["reasoner_0"][0]["context"].startswith("You are the Reasoner")
     assert "counterfactual_rewards" not in info  # only voting topologies
     # the transcript's contexts are the observations the agents had
     assert info["transcript"][1]["context"] == log[1][1]["prompt"]
@@ -352,7 +352,7 @@ def test_prompt_is_a_deterministic_rendering_of_the_conversation():
     obs = env.observe("thinker_0")
     conv = env.engine.conversation("thinker_0")
     assert conv == [{"role": "system", "content": obs["system"]}, {"role": "user", "content": obs["user"]}]
-    assert obs["prompt"] == f"system: {obs['system']}\nuser: {obs['user']}"
+    assert obs["prompt"] == f"{obs['system']}\n\n{obs['user']}"
 
 
 def test_code_env_default_prompt_and_gold_program():

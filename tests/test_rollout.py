@@ -95,11 +95,21 @@ def test_episodes_carry_ids_contexts_generations_and_rewards():
     ep = episodes[0]
     assert [m.agent for m in ep.messages] == ["thinker_0", "reasoner_0"] and [m.turn for m in ep.messages] == [0, 1]
     reasoner = ep.messages[1]
-    assert reasoner.context.startswith("system: ") and ep.messages[0].content in reasoner.context
+    assert reasoner.context.startswith("You are the Reasoner") and ep.messages[0].content in reasoner.context
     assert reasoner.conversation[0]["role"] == "system" and reasoner.token_ids and reasoner.logprobs == [-0.5] * 5
     assert reasoner.prompt_token_ids == [1, 2, 3] and not reasoner.truncated
     assert ep.verdict.score == 1.0 and ep.team_answer["agent"] == "reasoner_0"
     assert runner.last_stats.generated_tokens == 4 * 2 * 5 == sum(e.generated_tokens for e in episodes)
+
+
+def test_recorded_episodes_replay_exactly_through_their_contexts():
+    from agents.scripted import RandomAgent, ReplayAgent
+
+    recorded = RolloutRunner("llm-marl/MathDebate-v0", RandomAgent(seed=3, max_len=40)).run_episodes(TASKS[:2], 2)
+    replayed = RolloutRunner("llm-marl/MathDebate-v0", ReplayAgent(episodes=recorded, default="MISSING"))
+    again = replayed.run_episodes(TASKS[:2], 2)
+    assert [m.content for e in again for m in e.messages] == [m.content for e in recorded for m in e.messages]
+    assert [m.context for e in again for m in e.messages] == [m.context for e in recorded for m in e.messages]
 
 
 def test_run_ablated_is_the_reasoner_alone():

@@ -109,11 +109,13 @@ def test_labels_use_roles_when_unique_and_agents_otherwise():
 
 
 def test_render_prompt_is_injective_and_reversible():
-    a = render_prompt("sys", "x\nuser: y")
-    b = render_prompt("sys x", "y")
-    assert a != b and split_prompt(a) == ("sys", "x\nuser: y")
-    with pytest.raises(ValueError, match="must not contain"):
-        PromptTemplates(system={"r": "a\nuser: b"}, answer_format={}).system_text("r", "math")
+    a = render_prompt("sys\nline two", "x\n\ny")
+    assert a == "sys\nline two\n\nx\n\ny" and split_prompt(a) == ("sys\nline two", "x\n\ny")
+    assert render_prompt("sys", "x") != render_prompt("sys x", "") != render_prompt("", "sys\n\nx")
+    with pytest.raises(ValueError, match="blank line"):
+        PromptTemplates(system={"r": "a\n\nb"}, answer_format={}).system_text("r", "math")
+    # trailing whitespace is stripped, so a system part never ends with a newline
+    assert PromptTemplates(system={"r": "a\n"}, answer_format={}).system_text("r", "math") == "a"
 
 
 def test_prompt_styles_and_overrides():

@@ -43,7 +43,7 @@ class MessageRecord:
             ``max_message_chars``).
         turn: decision index within the task (0-based, in acting order).
         stage: the schedule stage it was written in (agents of one stage act simultaneously).
-        context: the exact rendered context (``system: ...\\nuser: ...``): byte-identical for C3
+        context: the exact rendered context (``system + "\\n\\n" + user``): byte-identical for C3
             siblings; ``Message.context``.
         conversation: the chat the policy received, ``[{"role": "system", ...}, {"role": "user", ...}]``.
         generation: the policy's ``Generation`` (``None`` for replayed prefix messages).

@@ -7,9 +7,10 @@ An agent's context is a two-message chat, ``[system, user]``:
 - ``user`` = the task block (``task``) followed, when the agent sees upstream messages, by
   ``messages_header`` and one ``message`` block per visible message (``{label}`` and ``{content}``).
 
-``render_prompt(system, user)`` is the single deterministic text rendering of that chat (this exact
-string is ``Message.context`` and the observation's ``"prompt"``): two contexts are byte-identical
-exactly when their chats are identical (``system`` never contains the separator; checked).
+``render_prompt(system, user)`` = ``system + "\n\n" + user`` is the single deterministic text
+rendering of that chat (this exact string is ``Message.context`` and the observation's
+``"prompt"``): two contexts are byte-identical exactly when their chats are identical (``system``
+never contains a blank line; checked).
 
 Styles (``prompt_style=`` of every env):
 
@@ -33,9 +34,8 @@ from typing import Any
 
 from ..registry import Registry
 
-#: Separates the system part from the user part in a rendered prompt.
-PROMPT_SEPARATOR = "\nuser: "
-SYSTEM_PREFIX = "system: "
+#: Separates the system part from the user part in a rendered prompt (never inside a system part).
+PROMPT_SEPARATOR = "\n\n"
 
 
 def _frozen(d: Mapping[str, str]) -> Mapping[str, str]:
@@ -76,9 +76,10 @@ class PromptTemplates:
         """
         template = self.system.get(f"{topology}.{role}", self.system.get(role, self.fallback_system))
         text = template.replace("{answer_format}", self.answer_format.get(kind, "")).replace("{role}", role)
+        text = text.strip()
         if PROMPT_SEPARATOR in text:
-            raise ValueError(f"a system prompt must not contain {PROMPT_SEPARATOR!r} (role {role!r})")
-        return text.strip()
+            raise ValueError(f"a system prompt must not contain a blank line {PROMPT_SEPARATOR!r} (role {role!r})")
+        return text
 
     def user_text(self, task_prompt: str, messages: Sequence[tuple[str, str]]) -> str:
         """The user part: the task block then the visible ``(label, content)`` messages."""
@@ -92,14 +93,19 @@ class PromptTemplates:
 
 
 def render_prompt(system: str, user: str) -> str:
-    """The canonical text of the chat ``[system, user]`` (injective: ``system`` has no separator)."""
-    return f"{SYSTEM_PREFIX}{system}{PROMPT_SEPARATOR}{user}"
+    """The canonical text of the chat ``[system, user]``: ``system + "\\n\\n" + user``.
+
+    Injective because a system part never contains a blank line nor ends with a newline (checked
+    in ``PromptTemplates.system_text``); it is also what ``"\\n\\n".join`` of the chat's contents
+    gives, the key scripted replay agents look contexts up by.
+    """
+    return f"{system}{PROMPT_SEPARATOR}{user}"
 
 
 def split_prompt(prompt: str) -> tuple[str, str]:
     """Inverse of ``render_prompt``: ``(system, user)`` (``("", prompt)`` for a foreign string)."""
-    if prompt.startswith(SYSTEM_PREFIX) and PROMPT_SEPARATOR in prompt:
-        system, user = prompt[len(SYSTEM_PREFIX) :].split(PROMPT_SEPARATOR, 1)
+    if PROMPT_SEPARATOR in prompt:
+        system, user = prompt.split(PROMPT_SEPARATOR, 1)
         return system, user
     return "", prompt
 
