@@ -20,7 +20,7 @@ from pettingzoo.test import (
 import llm_marl_envs
 from llm_marl_envs.envs.registration import ENVS, make, make_parallel, registered_envs
 
-IDS = registered_envs()
+IDS = [i for i in registered_envs() if i.startswith("llm-marl/")]  # other tests register their own ids
 EXPECTED = {
     "llm-marl/MathDyad-v0", "llm-marl/MathVote-v0", "llm-marl/MathPipeline-v0", "llm-marl/MathDebate-v0",
     "llm-marl/CodeDyad-v0", "llm-marl/CodeVote-v0", "llm-marl/CodePipeline-v0",
@@ -33,8 +33,7 @@ def _cycles(env_id: str) -> int:
 
 
 def test_the_contract_ids_are_registered_in_both_registries():
-    assert EXPECTED <= set(IDS)
-    assert set(IDS) == set(llm_marl_envs.registered_envs())
+    assert EXPECTED <= set(IDS) <= set(llm_marl_envs.registered_envs())
     for env_id in EXPECTED:
         assert env_id in pettingzoo.aec_registry and env_id in pettingzoo.parallel_registry
 

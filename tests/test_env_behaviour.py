@@ -16,7 +16,7 @@ from llm_marl_envs.envs.registration import make, make_parallel, make_raw, regis
 from llm_marl_envs.tasks import load_tasks
 from llm_marl_envs.types import Message, Task
 
-IDS = registered_envs()
+IDS = [i for i in registered_envs() if i.startswith("llm-marl/")]
 MATH_IDS = [i for i in IDS if "/Math" in i]
 
 
