@@ -111,3 +111,22 @@ def test_real_datasets_when_present():
     # the gold of a MATH row is the last \boxed{} of its solution (brace matching)
     for t in train[:200]:
         assert t.answer == math_gold({"solution": t.metadata["solution"]})
+
+
+def test_reasoning_gym_adapter_counts_only_a_full_score(monkeypatch):
+    pytest.importorskip("reasoning_gym")
+    from llm_marl_envs.verifiers import get_verifier
+    from llm_marl_envs.verifiers.math_rgym import reasoning_gym_dataset
+
+    src = load_tasks("reasoning_gym", dataset="basic_arithmetic", n=4, seed=3)
+    assert len(src) == 4 and src[0].kind == "math" and src[0].id == "rg-basic_arithmetic-3-0"
+    assert [t.prompt for t in src] == [t.prompt for t in load_tasks("reasoning_gym", dataset="basic_arithmetic", n=4, seed=3)]
+    verifier = get_verifier("math")
+    good = [f"<answer>{t.answer}</answer>" for t in src]
+    assert all(v.correct and v.score == 1.0 for v in verifier.verify_many(good, list(src)))
+    assert not verifier.verify("<answer>123456789</answer>", src[0]).correct
+    assert verifier.verify("no answer", src[0]).status in ("no_answer", "ok")
+    ds = reasoning_gym_dataset("basic_arithmetic", seed=3, size=4)
+    monkeypatch.setattr(ds, "score_answer", lambda answer, entry: 0.99)  # partial credit is not correct
+    v = verifier.verify(good[0], src[0])
+    assert (v.correct, v.score) == (False, 0.0) and "0.99" in v.detail

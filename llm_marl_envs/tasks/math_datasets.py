@@ -15,6 +15,11 @@ field when present, else the last ``\\boxed{}`` of ``solution`` (brace matching)
 Common factory arguments: ``split=``, ``path=``, ``n=`` (first n after filtering/shuffling),
 ``seed=`` with ``shuffle=True`` (a seeded permutation), ``difficulty=`` (MATH level, an int or a list
 of ints; GSM8K ignores it).
+
+``reasoning_gym`` (optional, needs the ``reasoning-gym`` package): ``load_tasks("reasoning_gym",
+dataset="basic_arithmetic", n=1000, seed=0, **generator_config)`` wraps one of its procedural
+generators; the math verifier scores these tasks with the generator's own ``score_answer`` and counts
+only a score of exactly 1.0 as correct.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from typing import Any
 
 from ..types import Task
 from ..verifiers.math_extract import last_boxed
-from .base import TASK_SOURCES, ListTaskSource
+from .base import TASK_SOURCES, ListTaskSource, TaskSource
 from .datapaths import DatasetNotFoundError, find_data_file
 
-__all__ = ["gsm8k_gold", "load_gsm8k", "load_math", "load_math500", "math_gold", "read_rows"]
+__all__ = [
+    "ReasoningGymTaskSource", "gsm8k_gold", "load_gsm8k", "load_math", "load_math500", "math_gold", "read_rows",
+]
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -174,6 +181,39 @@ def load_math500(
     return ListTaskSource(_select(tasks, n=n, seed=seed, shuffle=shuffle), name="math500")
 
 
+class ReasoningGymTaskSource(TaskSource):
+    """Tasks from one reasoning-gym generator; ``self[i]`` is its entry ``i`` for (dataset, seed, n, config)."""
+
+    kind = "math"
+
+    def __init__(self, dataset: str = "basic_arithmetic", *, n: int = 1000, seed: int = 0, **config: Any) -> None:
+        from ..verifiers.math_rgym import reasoning_gym_dataset
+
+        try:
+            self._ds = reasoning_gym_dataset(dataset, seed=seed, size=n, config=config)
+        except ImportError as e:
+            raise ImportError("the reasoning_gym task source needs `pip install reasoning-gym`") from e
+        self.meta = {"dataset": dataset, "seed": int(seed), "size": int(n), "config": dict(config)}
+        self.name = f"reasoning_gym-{dataset}"
+        self._n = int(n)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _get(self, i: int) -> Task:
+        entry = self._ds[i]
+        return Task(
+            id=f"rg-{self.meta['dataset']}-{self.meta['seed']}-{i}", kind="math", prompt=entry["question"],
+            answer=str(entry["answer"]), metadata={"reasoning_gym": {**self.meta, "index": i}, "dataset": self.name},
+        )
+
+
+def load_reasoning_gym(**kwargs: Any) -> ReasoningGymTaskSource:
+    """A reasoning-gym generator (optional package); only a score of exactly 1.0 counts as correct."""
+    return ReasoningGymTaskSource(**kwargs)
+
+
+TASK_SOURCES.register("reasoning_gym", load_reasoning_gym)
 TASK_SOURCES.register("gsm8k", load_gsm8k)
 TASK_SOURCES.register("math", load_math)
 TASK_SOURCES.register("math500", load_math500)

@@ -17,6 +17,8 @@ A decimal answer with at least 6 significant digits also matches a non-decimal g
 (within one unit in its last place): ``1.41421356`` for ``\\sqrt2``; ``0.33`` for ``1/3`` does not.
 Percentages are read at face value (``50\\%`` is 50); there is no x100 / /100 leniency.
 
+Tasks from the ``reasoning_gym`` source are scored by their generator instead (:mod:`.math_rgym`).
+
 Results are cached on ``(extracted answer, gold)``. Everything is thread-safe; the caller's thread
 never receives a signal. ``verify_math`` never raises.
 """
@@ -40,6 +42,7 @@ from .math_extract import extract_answer
 from .math_normalize import normalize_answer
 from .math_parser import MAX_CHARS, Node, ParseError, canonical_text, parse_answer
 from .math_pool import get_pool
+from .math_rgym import score_reasoning_gym
 
 __all__ = ["MATH_VERIFIER", "MathVerifier", "answer_key", "clear_cache", "verify_math"]
 
@@ -269,6 +272,8 @@ class MathVerifier:
         self.timeout_s = timeout_s
 
     def verify(self, response: str, task: Task) -> Verdict:
+        if "reasoning_gym" in task.metadata:
+            return score_reasoning_gym(response, task.metadata["reasoning_gym"])
         return verify_math(response, task.answer or "", timeout_s=self.timeout_s)
 
     def verify_many(self, responses: Sequence[str], tasks: Sequence[Task]) -> list[Verdict]:
@@ -278,6 +283,9 @@ class MathVerifier:
         out: list[Verdict | None] = [None] * len(responses)
         pending: list[tuple[int, str, str, _Pending]] = []
         for i, (resp, task) in enumerate(zip(responses, tasks, strict=False)):
+            if "reasoning_gym" in task.metadata:
+                out[i] = score_reasoning_gym(resp, task.metadata["reasoning_gym"])
+                continue
             try:
                 extracted, how = _extract(resp)
                 if extracted is None:
