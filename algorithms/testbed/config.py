@@ -43,9 +43,9 @@ class TestbedConfig:
     n_sft_tasks: int = 1_500
     thinker_noise: float = 0.3
     solo_fraction: float = 0.2
-    steps: int = 500
+    steps: int = 800
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 3e-3
     warmup_steps: int = 30
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
