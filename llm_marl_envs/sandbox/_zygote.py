@@ -578,6 +578,10 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
+    import gc
+
+    gc.collect()
+    gc.freeze()  # forked children never traverse (and so never copy) the zygote's objects
     Zygote(uid, opts.get("pidns") == "1", workroot).serve()
     return 0
 

@@ -165,14 +165,18 @@ def run_python(source: str, *, timeout_s: float = 5.0, memory_mb: int = 512, std
 
 
 _SHARED: Sandbox | None = None
+_SHARED_PID = 0
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_sandbox() -> Sandbox:
-    """One process-wide pool (``os.cpu_count()`` workers), started on first use, closed at exit."""
-    global _SHARED
+    """One process-wide pool (``os.cpu_count()`` workers), started on first use, closed at exit.
+
+    A forked child process gets its own pool (it must not share the parent's worker pipes)."""
+    global _SHARED, _SHARED_PID
     with _SHARED_LOCK:
-        if _SHARED is None or _SHARED._closed:
+        if _SHARED is None or _SHARED._closed or _SHARED_PID != os.getpid():
             _SHARED = Sandbox()
+            _SHARED_PID = os.getpid()
             atexit.register(_SHARED.close)
         return _SHARED

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 DRIVER = "__harness_driver__"
 _ARGS = ("__hp", "__hf", "__heq", "__htruth")
@@ -140,7 +141,19 @@ def _is_check_call(stmt: ast.stmt) -> bool:
 
 
 def build_plan(tests: Sequence[str] | str, entry_point: str | None = None, setup: str = "") -> CheckPlan:
-    """The test plan for ``tests`` (a sequence of statements or one program)."""
+    """The test plan for ``tests`` (a sequence of statements or one program); cached, since RL
+    verifies the same task many times."""
+    if isinstance(tests, (str, tuple)):
+        return _cached_plan(tests, entry_point, setup)
+    return _build_plan(tests, entry_point, setup)
+
+
+@lru_cache(maxsize=4096)
+def _cached_plan(tests: tuple[str, ...] | str, entry_point: str | None, setup: str) -> CheckPlan:
+    return _build_plan(tests, entry_point, setup)
+
+
+def _build_plan(tests: Sequence[str] | str, entry_point: str | None, setup: str) -> CheckPlan:
     if isinstance(tests, str):
         return plan_from_program(tests, entry_point, setup)
     tests = [t for t in tests if isinstance(t, str) and t.strip()]
