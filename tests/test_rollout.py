@@ -74,6 +74,17 @@ def test_one_batched_generate_call_per_policy_per_step():
     assert runner.last_stats.generate_calls == 2 and runner.last_stats.prompts == 60
 
 
+def test_per_agent_policies_one_call_each_and_agent_keys_win_over_roles():
+    pis = [CountingPolicy(TASKS) for _ in range(2)]
+    shared = CountingPolicy(TASKS)
+    runner = RolloutRunner("llm-marl/MathVote-v0", {"solver_0": pis[0], "solver_2": pis[1], "solver": shared})
+    runner.run_episodes(TASKS, n_per_task=2)
+    assert [n for n, _ in pis[0].calls] == [10] and [n for n, _ in pis[1].calls] == [10]
+    assert [n for n, _ in shared.calls] == [10]  # solver_1 falls back to its role's policy
+    with pytest.raises(ValueError, match="unknown keys"):
+        RolloutRunner("llm-marl/MathVote-v0", {"solver": shared, "judge": shared})
+
+
 def test_verification_is_one_batched_call_per_step():
     verifier = CountingVerifier()
     runner = RolloutRunner(lambda: make("llm-marl/MathVote-v0", verifier=verifier), CountingPolicy(TASKS, 2))

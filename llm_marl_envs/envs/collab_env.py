@@ -112,7 +112,9 @@ class _VerifierResolver:
 class _CollabBase:
     """What the AEC and parallel envs share: construction, spaces, seeding, reset options."""
 
-    metadata: dict[str, Any] = {"name": "llm_marl_collab_v0", "render_modes": RENDER_MODES, "is_parallelizable": True}
+    # Not "parallelizable" in PettingZoo's sense: aec_to_parallel would take the actions of a whole
+    # sequential chain at once; the native parallel env (make_parallel) plays one stage per step.
+    metadata: dict[str, Any] = {"name": "llm_marl_collab_v0", "render_modes": RENDER_MODES, "is_parallelizable": False}
 
     def _setup(
         self,

@@ -113,9 +113,11 @@ class RolloutRunner:
     Args:
         env: a registered env id (``"llm-marl/MathDyad-v0"``) or a zero-argument factory returning
             a ``CollabEnv`` (possibly wrapped).
-        policies: one policy for every role, or ``{role: policy}`` (every role needs one).
-        params: sampling parameters for every role, or ``{role: SamplingParams}`` (missing roles get
-            the defaults); ``params.n`` is managed by the runner.
+        policies: one policy for every agent, or a dict keyed by role (``{"thinker": p1, "reasoner":
+            p2}``) and/or by agent (``{"solver_0": p1, "solver": p}``: an agent key wins over its
+            role's); every agent needs one. One ``generate`` call per distinct (policy, params) per step.
+        params: sampling parameters for every agent, or a dict keyed like ``policies`` (missing
+            entries get the defaults); ``params.n`` is managed by the runner.
         env_kwargs: extra keyword arguments when ``env`` is an id (e.g. ``tasks=``, ``prompt_style=``).
         progress: show a tqdm bar (``None``: only for runs of at least 64 episodes).
     """
@@ -143,20 +145,26 @@ class RolloutRunner:
         self._pool: list[Any] = []
         probe = self._new_env()
         self.env_id = self.env_id or probe.metadata.get("name", "env")
-        self.roles = sorted({probe.unwrapped.topology.role(a) for a in probe.possible_agents})
+        topology = probe.unwrapped.topology
+        self.agents = list(probe.possible_agents)
+        self.roles = sorted({topology.role(a) for a in self.agents})
         self._pool.append(probe)
         if isinstance(policies, Mapping):
-            missing = [r for r in self.roles if r not in policies]
-            if missing:
-                raise ValueError(f"no policy for roles {missing} (roles: {self.roles})")
-            self.policies = dict(policies)
+            unknown = set(policies) - set(self.roles) - set(self.agents)
+            missing = [a for a in self.agents if a not in policies and topology.role(a) not in policies]
+            if unknown or missing:
+                raise ValueError(
+                    f"policies must be keyed by role {self.roles} or agent {self.agents}; "
+                    f"unknown keys {sorted(unknown)}, agents without a policy {missing}"
+                )
+            self.policies = {a: policies.get(a, policies.get(topology.role(a))) for a in self.agents}
         else:
-            self.policies = dict.fromkeys(self.roles, policies)
+            self.policies = dict.fromkeys(self.agents, policies)
         base = SamplingParams()
         if params is None or isinstance(params, SamplingParams):
-            self.params = dict.fromkeys(self.roles, params or base)
+            self.params = dict.fromkeys(self.agents, params or base)
         else:
-            self.params = {r: params.get(r, base) for r in self.roles}
+            self.params = {a: params.get(a, params.get(topology.role(a), base)) for a in self.agents}
         self.progress = progress
         self._verifiers: dict[str, CachingVerifier] = {}
         self._calls = itertools.count()
@@ -423,15 +431,11 @@ class RolloutRunner:
     ) -> list[list[Generation]]:
         """One ``generate`` call per (policy, params) group; returns ``n`` generations per request."""
         groups: dict[tuple[int, SamplingParams], list[int]] = {}
-        roles = []
-        for i, (slot, agent) in enumerate(requests):
-            role = slot.env.unwrapped.topology.role(agent)
-            roles.append(role)
-            policy, params = self.policies[role], self.params[role]
-            groups.setdefault((id(policy), params), []).append(i)
+        for i, (_, agent) in enumerate(requests):
+            groups.setdefault((id(self.policies[agent]), self.params[agent]), []).append(i)
         out: list[list[Generation]] = [[] for _ in requests]
         for (_, params), idx in groups.items():
-            policy = self.policies[roles[idx[0]]]
+            policy = self.policies[requests[idx[0]][1]]
             call = next(self._calls)
             p = params.with_(n=n)
             if seed is not None and params.seed is None:
