@@ -199,8 +199,6 @@ def test_fallback_backends_run_and_enforce_limits(name):
     why = _probe(name)
     if why is not None:
         pytest.skip(f"{name} unavailable here: {why}")
-    with pytest.warns(RuntimeWarning) if name == "rlimits" and BACKEND.name == "rlimits" else _nullcontext():
-        pass
     with Sandbox(workers=1, backend=name) as pool:
         assert pool.backend.name == name
         assert pool.run_python("print(40 + 2)").stdout == "42\n"
@@ -210,9 +208,20 @@ def test_fallback_backends_run_and_enforce_limits(name):
         assert r.stdout == "['HOME', 'LANG', 'PATH', 'TMPDIR']\n"
 
 
-class _nullcontext:
-    def __enter__(self):
-        return self
+def test_rlimits_only_backend_warns_loudly(monkeypatch):
+    from llm_marl_envs.sandbox import backend
 
-    def __exit__(self, *a):
-        return False
+    monkeypatch.setenv("LLM_MARL_SANDBOX", "rlimits")
+    monkeypatch.setattr(backend, "_CHOSEN", backend._CHOSEN)  # restored after the test
+    with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):
+        info = detect_backend(refresh=True)
+    assert info.name == "rlimits" and not info.network_isolated and not info.filesystem_isolated
+
+
+def test_unknown_forced_backend_is_an_error(monkeypatch):
+    from llm_marl_envs.sandbox import backend
+
+    monkeypatch.setenv("LLM_MARL_SANDBOX", "docker")
+    monkeypatch.setattr(backend, "_CHOSEN", backend._CHOSEN)
+    with pytest.raises(RuntimeError, match="LLM_MARL_SANDBOX"):
+        detect_backend(refresh=True)

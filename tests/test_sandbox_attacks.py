@@ -461,3 +461,10 @@ def test_harness_survives_everything():
     # Reaching this point with the module's pool alive is the check; also the interpreter is intact.
     assert sys.modules.get("llm_marl_envs.sandbox") is not None
     assert run_python("print(6 * 7)").stdout == "42\n"
+
+
+def test_no_new_privileges_and_no_capabilities(sb):
+    r = _run(sb, "for l in open('/proc/self/status'):\n    if l.startswith(('NoNewPrivs', 'CapEff')):\n        print(l.split()[1])")
+    cap_eff, no_new_privs = r.stdout.split()
+    assert no_new_privs == "1"
+    assert int(cap_eff, 16) == 0

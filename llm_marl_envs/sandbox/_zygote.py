@@ -96,6 +96,8 @@ def _child_setup(job: dict, fds: dict, uid: int | None, workdir: str) -> None:
         os.setuid(uid)
         if os.getuid() != uid or os.geteuid() != uid:
             os._exit(126)
+    if _LIBC is not None:
+        _LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries cannot raise privileges
     os.chdir(workdir)
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir})
@@ -542,8 +544,12 @@ class Zygote:
         shutil.rmtree(path, ignore_errors=True)
 
 
+_LIBC = None  # ctypes handle to libc, loaded by the zygote before any job
+
+
 def _harden_self() -> None:
     """Not ptrace-able or dumpable by same-uid processes; die with the harness."""
+    global _LIBC
     try:
         import ctypes
         import signal
@@ -551,6 +557,7 @@ def _harden_self() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        _LIBC = libc
     except Exception:  # noqa: BLE001 - best effort
         pass
 
