@@ -254,3 +254,26 @@ def test_answer_keys_group_equal_values():
     assert answer_key(r"\boxed{\frac{\sqrt{3}}{2}}") == answer_key(r"\boxed{\frac{1}{2}\sqrt{3}}")
     assert answer_key(r"\boxed{\sqrt{2}}") != answer_key(r"\boxed{\sqrt{3}}")
     assert answer_key(r"\boxed{\text{Monday}}") == answer_key(r"\boxed{monday}")
+
+
+def test_forked_child_gets_its_own_pool():
+    import multiprocessing as mp
+
+    from llm_marl_envs.verifiers.math_pool import get_pool
+
+    parent_pool = get_pool()
+    assert verify_math(r"\boxed{(x+1)^2}", "x^2+2x+1").correct
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+
+    def child() -> None:
+        clear_cache()
+        v = verify_math(r"\boxed{\sin(\frac{\pi}{2} - x)}", r"\cos x")
+        q.put((v.correct, get_pool() is not parent_pool))
+
+    p = ctx.Process(target=child)
+    p.start()
+    assert q.get(timeout=60) == (True, True)
+    p.join(30)
+    clear_cache()
+    assert verify_math(r"\boxed{x^2+2x+1}", "(x+1)^2").correct  # the parent's workers still serve

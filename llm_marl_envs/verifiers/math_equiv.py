@@ -213,6 +213,9 @@ _FUNCS = {
 }
 
 
+_PERIODIC = {"sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh"}
+
+
 def numeric_value(node: Node, env: dict[str, object], ctx=None):
     """The value of ``node`` as an mpmath number with ``env`` for the variables (raises on failure)."""
     ctx = ctx or _ctx()
@@ -253,7 +256,7 @@ def numeric_value(node: Node, env: dict[str, object], ctx=None):
         return ctx.power(b, e)
     if kind == "fact":
         x = numeric_value(node[1], env, ctx)
-        _guard(x / 1e10, "factorial")
+        _guard(abs(x) * 1e7, "factorial")
         return ctx.factorial(x)
     if kind == "fn":
         name, args = node[1], node[2]
@@ -266,12 +269,15 @@ def numeric_value(node: Node, env: dict[str, object], ctx=None):
             _guard(ctx.re(vals[0]), "exponential")
             return ctx.exp(vals[0])
         if name == "binom":
+            _guard(max(abs(vals[0]), abs(vals[1])) * 1e7, "binomial")
             return ctx.binomial(vals[0], vals[1])
         if name == "abs":
             return abs(vals[0])
         fn = _FUNCS.get(name)
         if fn is None:
             raise NotExact(f"unknown function {name}")
+        if name in _PERIODIC:  # argument reduction of a huge argument needs huge precision
+            _guard(abs(vals[0]), "trigonometric argument")
         return getattr(ctx, fn)(vals[0])
     raise NotExact(f"not a scalar: {kind}")
 

@@ -7,7 +7,8 @@ one is started in its place (the caller never waits for the respawn: a new worke
 background). No signals are used in the caller. The pool starts lazily on first use and is shut down
 at interpreter exit.
 
-The number of workers is ``LLM_MARL_MATH_WORKERS`` (default: 2, at most the CPU count).
+A process forked from a user of the pool gets its own pool on first use (the parent's workers are
+never touched). The number of workers is ``LLM_MARL_MATH_WORKERS`` (default: 2, at most the CPU count).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class SymbolicPool:
         self._closed = False
         self._ids = itertools.count()
         self.kills = 0
+        self.pid = os.getpid()  # a forked child must not use (or kill) its parent's workers
 
     def start(self) -> None:
         """Start the workers now (otherwise the first ``check`` does)."""
@@ -178,7 +180,9 @@ class SymbolicPool:
         return list(reply["results"])
 
     def shutdown(self) -> None:
-        """Kill every worker (registered with ``atexit``; safe to call twice)."""
+        """Kill every worker (registered with ``atexit``; safe to call twice; a no-op in a forked child)."""
+        if os.getpid() != self.pid:
+            return
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []
@@ -194,6 +198,6 @@ def get_pool() -> SymbolicPool:
     """The process-wide pool (created on first use)."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL._closed:
+        if _POOL is None or _POOL._closed or _POOL.pid != os.getpid():
             _POOL = SymbolicPool()
         return _POOL
