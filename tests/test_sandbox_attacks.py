@@ -109,6 +109,24 @@ def test_subprocess_bomb_is_stopped(sb):
     assert int(r.stdout) < 100
 
 
+@needs_uid
+def test_multiprocessing_bomb_is_stopped(sb):
+    r = _run(sb, """
+        import multiprocessing as mp, time
+        started = []
+        for _ in range(200):
+            try:
+                p = mp.Process(target=time.sleep, args=(30,))
+                p.start()
+                started.append(p)
+            except OSError:
+                break
+        print(len(started))
+    """, timeout_s=10)
+    assert r.status == "ok", r
+    assert int(r.stdout) < 100
+
+
 def test_thread_bomb_is_stopped(sb):
     r = _run(sb, """
         import threading, time
@@ -468,3 +486,13 @@ def test_no_new_privileges_and_no_capabilities(sb):
     cap_eff, no_new_privs = r.stdout.split()
     assert no_new_privs == "1"
     assert int(cap_eff, 16) == 0
+
+
+def test_parent_removes_the_workdir_after_an_abrupt_exit():
+    # Only a host-side work root can be inspected from here; bubblewrap's lives in the worker's tmpfs.
+    with Sandbox(workers=1, backend="rlimits") as pool:
+        root = pool._all[0].workroot
+        r = pool.run_python("import os\nos.makedirs('a/b')\nopen('a/b/f', 'w').write('x')\nos._exit(0)")
+        assert r.status == "ok"
+        assert os.listdir(root) == []
+    assert not os.path.exists(root)
