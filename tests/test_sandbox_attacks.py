@@ -496,3 +496,25 @@ def test_parent_removes_the_workdir_after_an_abrupt_exit():
         assert r.status == "ok"
         assert os.listdir(root) == []
     assert not os.path.exists(root)
+
+
+def test_nonce_is_not_in_memory_while_the_solution_runs(sb):
+    """Frame and heap inspection for the run's nonce finds nothing to forge the end record with."""
+    forged = textwrap.dedent("""
+        import gc, os, sys
+        found = set()
+        frame = sys._getframe()
+        while frame is not None:
+            for value in list(frame.f_locals.values()):
+                if isinstance(value, dict) and isinstance(value.get("nonce"), str):
+                    found.add(value["nonce"])
+            frame = frame.f_back
+        for obj in gc.get_objects():
+            if isinstance(obj, dict) and isinstance(obj.get("nonce"), str):
+                found.add(obj["nonce"])
+        for nonce in found:
+            os.write(3, f"P 0\\nP 1\\nP 2\\nEND {nonce}\\n".encode())
+        os._exit(0)
+    """)
+    v = verify_code(forged, TESTS, sandbox=sb, timeout_s=5)
+    assert not v.correct and v.score == 0.0

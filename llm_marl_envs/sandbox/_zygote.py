@@ -353,6 +353,10 @@ class Zygote:
         if verify:
             res_r, fds["res"] = os.pipe()
             fds["nonce"], nonce_w = os.pipe()
+            # The nonce goes into the pipe buffer now and leaves this process's objects before the
+            # fork: the child's untrusted code finds it in no frame, dict or string it can reach.
+            os.write(nonce_w, (str(job.pop("nonce", "")) + "\n").encode("ascii", "replace"))
+            os.close(nonce_w)
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # ---- child
@@ -361,7 +365,6 @@ class Zygote:
                 os.close(err_r)
                 if verify:
                     os.close(res_r)
-                    os.close(nonce_w)
                 _child_setup(job, fds, self.uid, workdir)
                 if verify:
                     _child_verify(job)
@@ -376,8 +379,6 @@ class Zygote:
         readers = {out_r: bytearray(), err_r: bytearray()}
         caps = {out_r: int(job["out_cap"]), err_r: int(job["out_cap"])}
         if verify:
-            os.write(nonce_w, (job["nonce"] + "\n").encode("ascii"))
-            os.close(nonce_w)
             readers[res_r] = bytearray()
             caps[res_r] = 1 << 20
         pidfd = os.pidfd_open(pid)
