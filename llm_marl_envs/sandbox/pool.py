@@ -170,13 +170,14 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_sandbox() -> Sandbox:
-    """One process-wide pool (``os.cpu_count()`` workers), started on first use, closed at exit.
+    """One process-wide pool, started on first use and closed at exit. It has two workers per CPU
+    (at most 16): while one worker's job crosses the pipes, the other keeps the CPU busy.
 
     A forked child process gets its own pool (it must not share the parent's worker pipes)."""
     global _SHARED, _SHARED_PID
     with _SHARED_LOCK:
         if _SHARED is None or _SHARED._closed or _SHARED_PID != os.getpid():
-            _SHARED = Sandbox()
+            _SHARED = Sandbox(workers=min(16, 2 * (os.cpu_count() or 1)))
             _SHARED_PID = os.getpid()
             atexit.register(_SHARED.close)
         return _SHARED
