@@ -225,3 +225,11 @@ def test_unknown_forced_backend_is_an_error(monkeypatch):
     monkeypatch.setattr(backend, "_CHOSEN", backend._CHOSEN)
     with pytest.raises(RuntimeError, match="LLM_MARL_SANDBOX"):
         detect_backend(refresh=True)
+
+
+def test_shared_pool_is_one_object_per_process():
+    from llm_marl_envs.sandbox import shared_sandbox
+
+    a, b = shared_sandbox(), shared_sandbox()
+    assert a is b and a.workers >= 2
+    assert a.run_python("print(3)").stdout == "3\n"
