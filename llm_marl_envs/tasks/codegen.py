@@ -20,8 +20,6 @@ from typing import Any
 from ..types import Task
 from .base import TASK_SOURCES, TaskSource
 
-ANSWER_FORMAT = "Answer with the complete Python function in one ```python code block."
-
 
 @dataclass(frozen=True)
 class Spec:
@@ -240,6 +238,7 @@ class CodegenSource(TaskSource):
         family = rng.choice(self.families)
         spec = FAMILIES[family](rng, self.difficulty)
         tests: list[str] = []
+        outputs: list[Any] = []
         seen: set[str] = set()
         for _ in range(self.n_tests * 10):
             args = spec.inputs(rng)
@@ -247,12 +246,14 @@ class CodegenSource(TaskSource):
             if call in seen:
                 continue
             seen.add(call)
-            tests.append(f"assert {call} == {spec.solve(*args)!r}")
+            outputs.append(spec.solve(*args))
+            tests.append(f"assert {call} == {outputs[-1]!r}")
             if len(tests) == self.n_tests:
                 break
-        example = tests[0].removeprefix("assert ")
-        prompt = (f"Write a Python function `{spec.signature}` that {spec.text}.\n"
-                  f"Example: {example}\n{ANSWER_FORMAT}")
+        # show an informative example (a non-empty, non-zero result) when there is one
+        informative = [t for t, out in zip(tests, outputs, strict=True) if out not in (0, "", [], None)]
+        example = (informative or tests)[0].removeprefix("assert ")
+        prompt = f"Write a Python function `{spec.signature}` that {spec.text}.\nExample: {example}"
         return Task(
             id=f"codegen/{self.seed}/{self.difficulty}/{i}", kind="code", prompt=prompt, tests=tuple(tests),
             entry_point=spec.name,
