@@ -144,7 +144,7 @@ def fam_caesar(rng: random.Random, d: int) -> Spec:
 def fam_poly_eval(rng: random.Random, d: int) -> Spec:
     return Spec(
         "poly_eval", "poly_eval(coeffs, x)",
-        "returns the value at x of the polynomial coeffs[0] + coeffs[1]*x + coeffs[2]*x**2 + ...",
+        "returns the value at x of the polynomial coeffs[0] + coeffs[1]*x + ... + coeffs[k]*x**k",
         "def poly_eval(coeffs, x):\n    return sum(c * x ** i for i, c in enumerate(coeffs))\n",
         lambda cs, x: sum(c * x**i for i, c in enumerate(cs)),
         lambda r: (_ints(r, r.randint(0, 2 + d), -5, 5), r.randint(-3 * d, 3 * d)),
