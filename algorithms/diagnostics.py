@@ -6,7 +6,8 @@ to the evaluator. Every bucket holds TWO independent sets of replays per candida
 
 - ``credit_rewards[j]``: the replays a method's credit is computed from (as in training);
 - ``target_rewards[j]``: independent replays that estimate the Monte-Carlo marginal value
-  ``Delta*_j = Rbar'_j - Vhat'(h)`` (``Vhat'`` = mean over candidates of ``Rbar'``).
+  ``Delta*_j = Rbar'_j - Vhat'(h)``, where ``Vhat'(h)`` is the mean reward of extra candidates
+  sampled independently at ``h`` (``extra_rewards``), or, without them, the mean of ``Rbar'``.
 
 Using the same replays for both makes C3's LOO credit an exact positive multiple of the target
 inside every bucket, so the pooled Spearman is 1 by construction (pitfall P9, worked example E8);
@@ -49,6 +50,8 @@ class ReplayBucket:
     credit_rewards: list[list[float]]
     target_rewards: list[list[float]]
     downstream_outputs: list[list[str]] = field(default_factory=list)
+    extra_rewards: list[float] = field(default_factory=list)
+    """Rewards of extra candidates sampled independently at ``h`` (the target's baseline V-hat)."""
     value: float | None = None
     """A critic's V(h) for this context (MAPPO's credit), when one was computed."""
 
@@ -57,9 +60,10 @@ class ReplayBucket:
         return np.asarray([np.mean(r) if len(r) else np.nan for r in self.credit_rewards], dtype=np.float64)
 
     def target(self) -> np.ndarray:
-        """``Delta*_j = Rbar'_j - mean_k Rbar'_k`` from the independent target replays ``[J]``."""
+        """``Delta*_j = Rbar'_j - Vhat'(h)`` from the independent target replays ``[J]``."""
         means = np.asarray([np.mean(r) for r in self.target_rewards], dtype=np.float64)
-        return means - means.mean()
+        baseline = float(np.mean(self.extra_rewards)) if len(self.extra_rewards) else float(means.mean())
+        return means - baseline
 
 
 # -------------------------------------------------------------------------- credits per method
@@ -202,6 +206,84 @@ def credit_diagnostics(
     if any(b.downstream_outputs for b in buckets):
         out["influence"] = {"cmi_nats": influence([b.downstream_outputs for b in buckets if b.downstream_outputs])}
     return out
+
+
+def collect_replay_buckets(
+    runner: Any,
+    tasks: Sequence[Any],
+    *,
+    role_index: int = 0,
+    n_candidates: int = 4,
+    n_credit_replays: int = 2,
+    n_target_replays: int = 2,
+    n_extra: int = 4,
+    seed: int = 0,
+    critic: Any = None,
+) -> list[ReplayBucket]:
+    """Build one :class:`ReplayBucket` per task by replaying at a frozen context.
+
+    The context of the ``role_index``-th decision is frozen: for ``role_index > 0`` its upstream
+    messages come from one greedy episode (as in C3's analysis). Then a rollout tree with fan-out
+    ``[n_candidates + n_extra, n_credit_replays + n_target_replays, 1, ...]`` is grown from that
+    prefix: the first ``n_candidates`` children are the candidates; each candidate's first
+    ``n_credit_replays`` continuations feed the credit and the others the target; the ``n_extra``
+    further children give the target's independent baseline. For the last decision of an episode
+    the continuations are the candidate itself (one leaf), so ``n_credit_replays`` and
+    ``n_target_replays`` are not used. Downstream outputs (the next decision's messages in the
+    credit replays) are recorded for the influence metric. ``critic`` (a state-value
+    :class:`~algorithms.critic.TextCritic`) fills ``ReplayBucket.value`` for MAPPO's credit.
+    """
+    from .plans import restart_counters
+
+    buckets = []
+    info = getattr(runner, "plan_env_info", None)
+    decisions = info.decisions if info is not None else role_index + 2
+    last = role_index >= decisions - 1
+    replays = 1 if last else n_credit_replays + n_target_replays
+    fanout = [n_candidates + n_extra, replays] if not last else [n_candidates + n_extra]
+    for j, task in enumerate(tasks):
+        prefix: list[Any] = []
+        restart_counters(runner)
+        if role_index > 0:
+            saved = dict(runner.params)
+            try:
+                runner.params = {r: p.with_(temperature=0.0, seed=None) for r, p in saved.items()}
+                (episode,) = runner.run_episodes([task], n_per_task=1, seed=seed + j)
+            finally:
+                runner.params = saved
+            prefix = episode.messages[:role_index]
+        tree = runner.run_tree(task, fanout=fanout, prefix=prefix, seed=seed + 7919 * j)
+        kids = tree.children("root")
+        cands, extra = kids[:n_candidates], kids[n_candidates:]
+        credit, target, downstream = [], [], []
+        for c in cands:
+            if last:
+                credit.append([float(c.reward or 0.0)])
+                target.append([float(c.reward or 0.0)])
+                continue
+            conts = tree.children(c.node_id)
+            leaf_values = [_subtree_value(tree, k.node_id) for k in conts]
+            credit.append(leaf_values[:n_credit_replays])
+            target.append(leaf_values[n_credit_replays:])
+            downstream.append([k.message.content for k in conts[:n_credit_replays] if k.message is not None])
+        value = None
+        if critic is not None and cands and cands[0].message is not None and cands[0].message.generation is not None:
+            import torch
+
+            with torch.no_grad():
+                value = float(critic.forward([cands[0].message.generation.prompt_token_ids]).item())
+        buckets.append(ReplayBucket(
+            task_id=task.id, context=cands[0].message.context if cands and cands[0].message else "",
+            role=cands[0].message.role if cands and cands[0].message else "",
+            candidates=[c.message.content if c.message else "" for c in cands],
+            credit_rewards=credit, target_rewards=target, downstream_outputs=downstream,
+            extra_rewards=[_subtree_value(tree, e.node_id) for e in extra], value=value,
+        ))
+    return buckets
+
+
+def _subtree_value(tree: Any, node_id: str) -> float:
+    return float(tree.nodes[node_id].value)
 
 
 def summarize(diag: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:

@@ -86,3 +86,46 @@ def test_spearman_ties_and_constants():
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 2], [1, 1, 2]) == pytest.approx(1.0)
     assert math.isnan(spearman([1, 1], [0, 1]))
+
+
+def test_collect_replay_buckets_with_the_real_runner():
+    import random
+
+    from agents.scripted import ScriptedPolicy
+    from algorithms.diagnostics import collect_replay_buckets
+    from algorithms.plans import make_runner
+    from llm_marl_envs.policy import SamplingParams
+    from llm_marl_envs.tasks import load_tasks
+
+    tasks = list(load_tasks("arith", difficulty=1)[:4])
+
+    class Coin(ScriptedPolicy):
+        """Thinker: a random hint; reasoner: the gold answer only after a hint 'good'."""
+
+        def __init__(self):
+            super().__init__()
+            self.rng = random.Random(0)
+
+        def respond(self, conversation, index, sample, params):
+            user = conversation[-1]["content"]
+            task = next(t for t in tasks if t.prompt in user)
+            if "thinker" in conversation[0]["content"].lower() and "good" not in user and "bad" not in user:
+                return self.rng.choice(["good", "bad"])
+            return f"\\boxed{{{task.answer}}}" if ("good" in user and self.rng.random() < 0.9) else "\\boxed{-1}"
+
+    runner = make_runner("llm-marl/MathDyad-v0", Coin(), SamplingParams(max_tokens=50), {"prompt_style": "compact"})
+    buckets = collect_replay_buckets(runner, tasks, role_index=0, n_candidates=4, n_credit_replays=2,
+                                     n_target_replays=3, n_extra=2)
+    assert len(buckets) == 4
+    for b in buckets:
+        assert len(b.candidates) == 4 and b.role == "thinker"
+        assert all(len(r) == 2 for r in b.credit_rewards) and all(len(r) == 3 for r in b.target_rewards)
+        assert len(b.extra_rewards) == 2 and len(b.downstream_outputs) == 4
+        for cand, rewards in zip(b.candidates, b.credit_rewards, strict=True):
+            if cand == "bad":
+                assert rewards == [0.0, 0.0]  # the reasoner only succeeds after a good hint
+    assert {c for b in buckets for c in b.candidates} == {"good", "bad"}
+    diag = credit_diagnostics(buckets, methods=("c3", "grpo", "random"))
+    assert diag["c3"]["fidelity"] > 0.3 and "influence" in diag
+    last = collect_replay_buckets(runner, tasks[:2], role_index=1, n_candidates=3, n_extra=2)
+    assert all(b.role == "reasoner" and len(b.credit_rewards) == 3 for b in last)
