@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_alg_trainer import digit_config, digit_trainer
 
 
