@@ -92,8 +92,11 @@ def math500_workload(limit: int | None) -> list[tuple[str, str, bool]]:
     return out
 
 
-def corpus_workload() -> list[tuple[str, str, bool]]:
-    rows = [json.loads(x) for x in (ROOT / "tests" / "data" / "math_cases.jsonl").read_text().splitlines() if x.strip()]
+def corpus_rows() -> list[dict]:
+    return [json.loads(x) for x in (ROOT / "tests" / "data" / "math_cases.jsonl").read_text().splitlines() if x.strip()]
+
+
+def corpus_workload(rows: list[dict]) -> list[tuple[str, str, bool]]:
     return [(r["response"], r["gold"], r["expected"]) for r in rows]
 
 
@@ -123,7 +126,7 @@ def agreement(verdicts: list[bool], items: list[tuple[str, str, bool]]) -> float
     return sum(v == e for v, (_, _, e) in zip(verdicts, items, strict=True)) / len(items)
 
 
-def false_positives(verdicts: list[bool], items: list[tuple[str, str, bool]], corpus_rows=None) -> int:
+def false_positives(verdicts: list[bool], items: list[tuple[str, str, bool]]) -> int:
     return sum(v and not e for v, (_, _, e) in zip(verdicts, items, strict=True))
 
 
@@ -139,10 +142,11 @@ def main() -> int:
 
     mv = ensure_math_verify()
     assert get_pool().wait_ready(120), "sympy workers did not start"
+    rows = corpus_rows()
     workloads = {
         "a_gsm8k": gsm8k_workload(300 if args.quick else None),
         "b_math500": math500_workload(200 if args.quick else None),
-        "c_corpus": corpus_workload(),
+        "c_corpus": corpus_workload(rows),
     }
     # warm-up both (imports, ANTLR, worker first requests), untimed
     with contextlib.redirect_stderr(io.StringIO()):
@@ -173,10 +177,9 @@ def main() -> int:
             }
         row["speedup"] = row["verify_math"]["calls_per_s"] / row["math_verify"]["calls_per_s"]
         if name == "c_corpus":
-            rows = [json.loads(x) for x in (ROOT / "tests" / "data" / "math_cases.jsonl").read_text().splitlines() if x.strip()]
             hacks = [i for i, r in enumerate(rows) if r["category"] in ("reward_hack", "pathological")]
             for system in ("verify_math", "math_verify"):
-                row[system]["reward_hack_false_positives"] = sum(verdicts[system][i] for i in hacks)
+                row[system]["reward_hack_false_positives"] = sum(verdicts[system][i] and not rows[i]["expected"] for i in hacks)
                 row[system]["wrong_on"] = [
                     {"gold": rows[i]["gold"], "response": rows[i]["response"][-80:], "expected": rows[i]["expected"]}
                     for i in range(len(rows)) if verdicts[system][i] != rows[i]["expected"]

@@ -578,9 +578,13 @@ _TEXTY = re.compile(r"[a-zA-Z]{3,}")
 
 
 def canonical_text(s: str) -> str:
-    """Lower-case text with spaces, braces, parentheses, and trailing punctuation removed."""
-    s = re.sub(r"\\text\w*|\\mathrm|\\textbf", "", s)
-    return re.sub(r"[\s{}()\\.,:;'\"`*]", "", s.lower())
+    """Lower-case text without spaces, braces, markdown stars, enclosing parentheses or a final period
+    (other punctuation is kept: ``3:1`` never equals ``31``)."""
+    s = re.sub(r"\\(?:text\w*|mathrm|mathbf|mbox)", "", s)
+    s = re.sub(r"[\s{}*`]", "", s.lower()).rstrip(".")
+    while len(s) >= 2 and s[0] == "(" and s[-1] == ")" and "(" not in s[1:-1] and ")" not in s[1:-1]:
+        s = s[1:-1]
+    return s
 
 
 @lru_cache(maxsize=65536)
