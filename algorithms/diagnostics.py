@@ -286,6 +286,16 @@ def _subtree_value(tree: Any, node_id: str) -> float:
     return float(tree.nodes[node_id].value)
 
 
+def leak_rate(batch: Any, roles: Sequence[str]) -> float | None:
+    """Share of joint messages of ``roles`` (upstream roles, e.g. the thinker) that already contain a
+    final answer (``\\boxed{``, ``<answer>`` or "the answer is"): CCPO's unpenalised leakage (P16).
+    ``None`` when there is no such message."""
+    texts = [d.text.lower() for d in batch.decisions if d.kind == "joint" and d.role in roles]
+    if not texts:
+        return None
+    return float(np.mean([("\\boxed{" in t) or ("<answer>" in t) or ("the answer is" in t) for t in texts]))
+
+
 def summarize(diag: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """Flatten ``{method: {metric: v}}`` into ``{"diag/<method>/<metric>": v}`` for JSONL logs."""
     return {f"diag/{m}/{k}": (None if isinstance(v, float) and math.isnan(v) else v) for m, d in diag.items() for k, v in d.items()}

@@ -41,11 +41,12 @@ from llm_marl_envs.tasks import load_tasks
 from .batch import RolloutBatch
 from .config import TrainConfig
 from .critic import TextCritic, critic_targets, fit_critic
+from .diagnostics import leak_rate
 from .estimators import ESTIMATORS, critic_kind
 from .evaluation import evaluate, normalize_prompt
 from .learners import LEARNERS
 from .logprobs import completion_logprobs
-from .losses import LOSSES, loss_normalizer
+from .losses import LOSSES
 from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
 from .policies import build_slots, generators, unique_models
 
@@ -190,6 +191,7 @@ class Trainer:
             "adv_mean": float(credits.advantages[trainable].mean()) if trainable.any() else 0.0,
             "adv_abs_mean": float(np.abs(credits.advantages[trainable]).mean()) if trainable.any() else 0.0,
             "raw_credit_abs_mean": float(np.abs(credits.raw[joint]).mean()) if joint.any() else 0.0,
+            "upstream_answer_leak_rate": leak_rate(batch, self.roles[:-1]),
             **stats,
         }
 
@@ -206,10 +208,9 @@ class Trainer:
             chunks = _micro_batches(batch, mine, cfg.micro_batch_size)
             old = self._old_logprobs(batch, chunks)
             ref = self._ref_logprobs(m_index, batch, chunks) if self.references is not None else None
-            lengths = [torch.ones(len(c), max(len(batch.decisions[i].token_ids) for i in c)) for c in chunks]
-            token_counts = [sum(len(batch.decisions[i].token_ids) for i in c) for c in chunks]
-            masks = [torch.ones(1, n) for n in token_counts] if cfg.loss == "ppo_token" else lengths
-            normalizer = loss_normalizer(self.loss_config, masks)
+            # the whole batch's normaliser (tokens or messages), so accumulation equals one big batch
+            n_tokens = sum(len(batch.decisions[i].token_ids) for i in mine)
+            normalizer = float(len(mine)) if cfg.loss == "ppo_sequence" else float(max(n_tokens, 1))
             opt = self.optimizers[m_index]
             for _ in range(cfg.ppo_epochs):
                 opt.zero_grad(set_to_none=True)

@@ -129,3 +129,13 @@ def test_collect_replay_buckets_with_the_real_runner():
     assert diag["c3"]["fidelity"] > 0.3 and "influence" in diag
     last = collect_replay_buckets(runner, tasks[:2], role_index=1, n_candidates=3, n_extra=2)
     assert all(b.role == "reasoner" and len(b.credit_rewards) == 3 for b in last)
+
+
+def test_leak_rate_counts_upstream_answers():
+    from algorithms.batch import Decision, RolloutBatch
+    from algorithms.diagnostics import leak_rate
+
+    rows = [Decision("e", "g", "t", "thinker", "thinker_0", 0, 0.0, text=t) for t in ("so \\boxed{4}", "add 2", "The answer is 4")]
+    rows.append(Decision("e", "g", "t", "reasoner", "reasoner_0", 1, 0.0, text="\\boxed{4}"))
+    assert leak_rate(RolloutBatch(rows), ["thinker"]) == pytest.approx(2 / 3)
+    assert leak_rate(RolloutBatch(rows), ["planner"]) is None

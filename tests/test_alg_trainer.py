@@ -168,3 +168,13 @@ def test_cli_trains_and_lists(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["evaluator_calls"] == 4
+
+
+def test_c3_value_assisted_trains_a_q_critic(tmp_path):
+    cfg = digit_config("c3", tmp_path, iterations=2, estimator_kwargs={"mode": "value_assisted", "va_alpha": 0.5})
+    trainer = digit_trainer(cfg)
+    assert trainer.critic is not None and trainer.critic.kind == "action_value"
+    head_before = trainer.critic.head.bias.detach().clone()
+    hist = trainer.train().history
+    assert "critic/loss" in hist[-1] and not torch.equal(head_before, trainer.critic.head.bias)
+    assert 0 <= hist[-1]["upstream_answer_leak_rate"] <= 1
