@@ -32,13 +32,14 @@ Knobs (``difficulty`` picks a preset; any explicit knob overrides the preset):
 | 5 | 5 | 9999 | on | on | on | on |
 
 - ``steps``: number of binary operations of an ``expr`` problem (>= 2).
-- ``max_operand``: largest operand (multipliers and divisors are kept smaller, up to ``max(9, max_operand // 10)``).
+- ``max_operand``: largest operand (multipliers and divisors are kept smaller, up to ``max(9, max_operand // 10)``);
+  with ``max_operand <= 20`` stage one of an ``expr`` problem is always a sum or a difference.
 - ``rationals``: division may give a fraction; the answer is then the reduced ``p/q``.
 - ``equations``: linear equations ``a * x + b = c`` (also ``a * x - b = c``) solved for ``x``.
 - ``word_problems``: short story problems with the same two-stage structure.
 - ``negatives``: intermediate and final results may be negative.
 
-Difficulty 1 (sums/differences/products of operands up to 20, times a one-digit multiplier) is
+Difficulty 1 (a sum or difference of operands up to 20, times a one-digit multiplier) is
 learnable by a few-million-parameter character model within minutes; difficulty 5 is not.
 """
 
@@ -134,7 +135,8 @@ class _Gen:
     def expr(self) -> tuple[str, str, str, str]:
         cfg = self.cfg
         ops = "+-*/" if (cfg.rationals or cfg.max_operand > 20) else "+-*"
-        first_ops = "+-*" if not cfg.rationals else "+-*/"
+        # small operands (difficulty 1): stage one is a sum or a difference, the easiest thing to learn
+        first_ops = "+-" if cfg.max_operand <= 20 else "+-*/" if cfg.rationals else "+-*"
         a = Fraction(self.num())
         op1, b = self.next_op(a, first_ops)
         inter = _apply(a, op1, b)
