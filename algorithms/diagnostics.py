@@ -241,6 +241,7 @@ def collect_replay_buckets(
     last = role_index >= decisions - 1
     replays = 1 if last else n_credit_replays + n_target_replays
     fanout = [n_candidates + n_extra, replays] if not last else [n_candidates + n_extra]
+    prefixes: list[list[Any]] = []
     for j, task in enumerate(tasks):
         prefix: list[Any] = []
         restart_counters(runner)
@@ -252,7 +253,14 @@ def collect_replay_buckets(
             finally:
                 runner.params = saved
             prefix = episode.messages[:role_index]
-        tree = runner.run_tree(task, fanout=fanout, prefix=prefix, seed=seed + 7919 * j)
+        prefixes.append(prefix)
+    restart_counters(runner)
+    if hasattr(runner, "run_trees"):
+        trees = runner.run_trees(list(tasks), fanout=fanout, prefixes=prefixes, seed=seed)
+    else:
+        trees = [runner.run_tree(t, fanout=fanout, prefix=p, seed=seed + 7919 * j)
+                 for j, (t, p) in enumerate(zip(tasks, prefixes, strict=True))]
+    for task, tree in zip(tasks, trees, strict=True):
         kids = tree.children("root")
         cands, extra = kids[:n_candidates], kids[n_candidates:]
         credit, target, downstream = [], [], []

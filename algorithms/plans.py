@@ -119,5 +119,8 @@ def tree_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> RolloutBatc
     fanout = tuple(s.fanout) if s.fanout else default_fanout(s.budget, info.decisions)
     if math.prod(fanout) != s.budget:
         raise ValueError(f"tree fan-out {list(fanout)} has {math.prod(fanout)} leaves; the budget is B={s.budget}")
-    trees = [runner.run_tree(task, fanout=list(fanout), seed=s.seed + 7 * j) for j, task in enumerate(tasks)]
+    if hasattr(runner, "run_trees"):  # all tasks' trees grown level by level together (batched generation)
+        trees = runner.run_trees(list(tasks), fanout=list(fanout), seed=s.seed)
+    else:
+        trees = [runner.run_tree(task, fanout=list(fanout), seed=s.seed + 7 * j) for j, task in enumerate(tasks)]
     return from_trees(trees)
