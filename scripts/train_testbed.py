@@ -16,6 +16,7 @@ import json
 import sys
 from dataclasses import fields
 
+from algorithms.bench.cli import configure_threads
 from algorithms.testbed import TestbedConfig, checkpoint_dir, load_testbed, pretrain
 from algorithms.testbed.evaluate import competence_report
 
@@ -28,11 +29,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if f.type in ("int", "float", "str"):
             parser.add_argument(f"--{f.name.replace('_', '-')}", type={"int": int, "float": float, "str": str}[f.type])
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: auto, see llm-marl bench --help)")
     parser.add_argument("--eval", type=int, default=64, help="held-out tasks for the competence report (0: skip)")
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TestbedConfig)
                  if getattr(args, f.name, None) is not None}
     config = TestbedConfig(**overrides)
+    print(f"[testbed] torch threads: {configure_threads(args.threads)}")
     out = args.out or str(checkpoint_dir(config))
     print(f"[testbed] config {config.key()}: {json.dumps(config.to_dict())}")
     pretrain(config, out)

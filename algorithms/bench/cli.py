@@ -40,6 +40,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diag-buckets", type=int, help="frozen contexts for the credit diagnostics (0: skip)")
     parser.add_argument("--out", help="output folder (default: benchmarks/results/credit-<preset>)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: all cores, or 1 when the machine is already overloaded)")
+
+
+def configure_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads``, else 1 when the load average already exceeds the core
+    count (several threads then spin against each other: measured ~7x more CPU per step), else all."""
+    import os
+
+    import torch
+
+    if threads is None:
+        cores = os.cpu_count() or 1
+        try:
+            busy = os.getloadavg()[0] >= cores
+        except OSError:
+            busy = False
+        threads = 1 if busy else cores
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print("llm-marl bench credit --gpu needs --model PATH (a local transformers folder) or --embedded",
               file=sys.stderr)
         return 2
+    threads = configure_threads(args.threads)
+    print(f"[bench] torch threads: {threads}")
     out = Path(args.out or f"benchmarks/results/credit-{preset.name}{'-toy' if args.toy else ''}")
     start = time.perf_counter()
     results = run_credit_benchmark(preset, out, plots=not args.no_plots)

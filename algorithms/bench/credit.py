@@ -229,7 +229,7 @@ def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log |
     """Run every (env, learner, seed) of ``preset``; write results.json, results.md and plots."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     results: dict[str, Any] = {
         "benchmark": "credit",
         "preset": preset.to_dict(),
@@ -259,6 +259,7 @@ def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log |
                 results["runs"].append(record)
                 _write_json(out / "results.json", results)
     results["wall_s"] = time.perf_counter() - started
+    results["cpu_s"] = time.process_time() - cpu_started  # this process's CPU time (all threads)
     finish(results, out, plots=plots, log=log)
     return results
 
@@ -298,7 +299,9 @@ def finish(results: dict[str, Any], out: Path, *, plots: bool = True, log: Log |
     )
     machine = results.get("machine", {})
     footer = (f"\n\nMachine: {machine.get('cpu_model')} ({machine.get('cpu_count')} CPUs, torch "
-              f"{machine.get('torch')}, {machine.get('cuda') or 'no GPU'}); total wall {results.get('wall_s', 0):.0f}s; "
+              f"{machine.get('torch')}, {machine.get('cuda') or 'no GPU'}, load average {machine.get('load_avg')}); "
+              f"total wall {results.get('wall_s', 0):.0f}s, CPU time {results.get('cpu_s', 0):.0f}s, "
+              f"{machine.get('torch_threads')} torch thread(s); "
               f"plots: {', '.join(files) or 'none'}\n")
     (out / "results.md").write_text(header + table + footer)
     _write_json(out / "results.json", results)

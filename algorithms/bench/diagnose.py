@@ -12,11 +12,17 @@ the independent Monte-Carlo target (pitfall P9 of the reference). Credits per me
 - ``ccpo``: ``Rbar_j - Rbar_solo(h)``: dyad, ``m`` extra episodes with the first agent ablated;
   voting, the free re-vote without that agent from the same leaves;
 - ``random``: a null reference that should score about 0.
+
+Each credit is computed from as many replays as the method uses in training: C3 averages the ``m``
+continuations of its subtree, while GRPO, MAPPO and CCPO see one episode per thinker message (their
+credit uses the first credit replay only; CCPO's solo baseline is one index-paired solo episode, its
+v1 default). The target always uses the ``m`` independent replays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,8 +42,9 @@ def _first_level(tree) -> list[str]:
 
 def build_buckets(runner, tasks: Sequence[Any], *, candidates: int, replays: int, decisions: int,
                   seed: int) -> tuple[list[ReplayBucket], list[list[float]], int]:
-    """Buckets from one tree per task; also each bucket's CCPO solo baseline samples and the
-    evaluator calls spent. ``decisions`` is the number of messages per episode."""
+    """Buckets from one tree per task; also, per bucket, each candidate's CCPO counterfactual
+    reward (dyad: a solo episode; voting: the re-vote without the first voter) and the evaluator
+    calls spent. ``decisions`` is the number of messages per episode."""
     fanout = [candidates, 2 * replays] + [1] * max(decisions - 2, 0)
     buckets: list[ReplayBucket] = []
     solo: list[list[float]] = []
@@ -81,10 +88,10 @@ def build_buckets(runner, tasks: Sequence[Any], *, candidates: int, replays: int
         )
         bucket.prompt_token_ids = list(root_msg.prompt_token_ids or [])  # for the critic's V(h)
         buckets.append(bucket)
-        if has_vote:
-            solo.append([x for c in cands for x in leaf_cf[c][:replays]])
-        else:
-            eps = runner.run_ablated([task], ablate=[first_agent], n_per_task=replays, seed=seed + 101 * t + 1)
+        if has_vote:  # the free re-vote without the first voter, in the candidate's first credit leaf
+            solo.append([leaf_cf[c][0] if leaf_cf[c] else float("nan") for c in cands])
+        else:  # one index-paired solo episode per candidate (CCPO v1), the thinker ablated
+            eps = runner.run_ablated([task], ablate=[first_agent], n_per_task=len(cands), seed=seed + 101 * t + 1)
             calls += len(eps)
             solo.append([float(ep.reward) for ep in eps])
     return buckets, solo, calls
@@ -112,18 +119,20 @@ def diagnose(runner, tasks: Sequence[Any], *, candidates: int, replays: int, dec
     if not buckets:
         return out
     targets = [b.target() for b in buckets]
+    # flat methods see one episode per message: their credit uses the first credit replay only
+    single = [replace(b, credit_rewards=[r[:1] for r in b.credit_rewards]) for b in buckets]
     credits: dict[str, list[np.ndarray]] = {
         "c3": method_credits("c3", buckets),
-        "grpo": method_credits("grpo", buckets),
+        "grpo": method_credits("grpo", single),
         "random": method_credits("random", buckets, seed=seed),
     }
-    if all(len(s) for s in solo):
-        credits["ccpo"] = [b.credit_means() - float(np.mean(s)) for b, s in zip(buckets, solo, strict=True)]
+    if solo and all(len(s) == len(b.candidates) and np.isfinite(s).all() for b, s in zip(buckets, solo, strict=True)):
+        credits["ccpo"] = [b.credit_means() - np.asarray(s) for b, s in zip(single, solo, strict=True)]
     values = critic_values(critic, buckets)
     if values is not None:
-        for b, v in zip(buckets, values, strict=True):
+        for b, v in zip(single, values, strict=True):
             b.value = v
-        credits["mappo"] = method_credits("mappo", buckets)
+        credits["mappo"] = method_credits("mappo", single)
     for method, cr in credits.items():
         out["methods"][method] = {
             "fidelity": _finite(credit_fidelity(cr, targets)),
