@@ -102,6 +102,30 @@ def test_exact_arithmetic_refuses_towers():
     assert exact_value(parse_answer(r"\frac{1}{2004!}")) != exact_value(parse_answer(r"\frac{1}{2006!}"))
 
 
+SURDS = [
+    (r"2\sqrt{2}", r"\sqrt{8}", True),
+    (r"\frac{\sqrt2}{2}", r"\frac{1}{\sqrt{2}}", True),
+    (r"\frac{1}{1+\sqrt2}", r"\sqrt{2}-1", True),
+    (r"(1+\sqrt3)^2", r"4+2\sqrt3", True),
+    (r"\sqrt{\frac{2}{3}}", r"\frac{\sqrt6}{3}", True),
+    (r"\frac{1}{\sqrt2+\sqrt3}", r"\sqrt3-\sqrt2", True),
+    (r"\frac{\pi}{4}", r"\frac14\pi", True),
+    (r"\frac{3\sqrt{3}}{4}\pi", r"\frac{3\pi\sqrt{3}}{4}", True),
+    (r"\sqrt{12}", r"3\sqrt{2}", False),
+    (r"\pi", r"\pi^2", False),
+    (r"\sqrt{2}+\sqrt{3}", r"\sqrt{5}", False),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "equal"), SURDS)
+def test_exact_radicals_and_pi(a, b, equal):
+    from llm_marl_envs.verifiers.math_surd import surd_value
+
+    assert (surd_value(parse_answer(a)) == surd_value(parse_answer(b))) is equal
+    v = verify_math(rf"\boxed{{{b}}}", a)
+    assert v.correct is equal and "exact" in v.detail, v
+
+
 # -- verdicts --------------------------------------------------------------------------------------
 
 def test_verdict_fields():

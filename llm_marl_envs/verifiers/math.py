@@ -43,6 +43,7 @@ from .math_normalize import normalize_answer
 from .math_parser import MAX_CHARS, Node, ParseError, canonical_text, parse_answer
 from .math_pool import get_pool
 from .math_rgym import score_reasoning_gym
+from .math_surd import NotSurd, surd_key, surd_value
 
 __all__ = ["MATH_VERIFIER", "MathVerifier", "answer_key", "clear_cache", "verify_math"]
 
@@ -233,6 +234,10 @@ def _tree_key(node: Node) -> str:
         v = None
     if v is not None:
         return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    try:
+        return surd_key(surd_value(node))
+    except (NotSurd, ZeroDivisionError):
+        pass
     from .math_equiv import free_symbols
 
     if not free_symbols(node) and kind not in ("eq", "rel"):

@@ -6,6 +6,7 @@ Order for two scalar expressions:
 2. exact rational values (``fractions.Fraction``: integers, decimals, fractions, integer powers,
    perfect roots, factorials up to :data:`MAX_FACTORIAL`, results up to :data:`MAX_BITS` bits) — equal
    or not, decided here (so ``1/2004!`` vs ``1/2006!`` and ``1/2^99`` vs ``1/2^98`` differ exactly);
+   then exact sums of rational multiples of ``pi^k sqrt(n)`` (:mod:`.math_surd`: radicals and pi);
 3. a numeric probe with mpmath at 50 significant digits, with every free variable set to the same
    pseudo-random values at three points: a clear relative difference decides "unequal"; agreement
    (relative 1e-30) or an unclear result is left to the symbolic check (:mod:`.math_pool`), which
@@ -29,6 +30,7 @@ from fractions import Fraction
 import mpmath
 
 from .math_parser import Node
+from .math_surd import NotSurd, surd_value
 
 MAX_BITS = 200_000
 MAX_FACTORIAL = 5000
@@ -359,6 +361,12 @@ def compare_scalars(g: Node, r: Node) -> Decision:
         big = ""
     if ge is not None and re_ is not None:
         return Decision("equal" if ge == re_ else "unequal", "exact")
+    try:
+        gs, rs = surd_value(g), surd_value(r)
+    except (NotSurd, ZeroDivisionError):
+        pass
+    else:
+        return Decision("equal" if gs == rs else "unequal", "exact (radicals and pi)")
     symbols = free_symbols(g) | free_symbols(r)
     opinions = []
     for env in _points(symbols, N_POINTS if symbols else 1):
