@@ -261,7 +261,7 @@ def answer_key(response: str) -> str | None:
         try:
             return _tree_key(parse_answer(extracted))
         except ParseError:
-            return "text:" + canonical_text(normalize_answer(extracted))
+            return "text:" + canonical_text(normalize_answer(extracted[:MAX_CHARS]))
     except Exception:
         return None
 

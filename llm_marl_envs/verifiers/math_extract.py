@@ -22,7 +22,6 @@ import re
 MAX_SCAN = 50_000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _MARKER_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|answer\s+is|answer\s*:|####)\s*(?:[:=]\s*)?",
     re.I,
@@ -50,15 +49,36 @@ def match_brace(text: str, open_idx: int) -> int:
     return -1
 
 
+def brace_pairs(text: str) -> dict[int, int]:
+    """``{index of "{": index of its matching "}"}`` for every balanced pair, in one linear pass."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
 def boxed_contents(text: str) -> list[str]:
-    """Contents of every complete ``\\boxed{}``/``\\fbox{}`` in ``text``, in order."""
+    """Contents of every complete ``\\boxed{}``/``\\fbox{}`` in ``text``, in order (linear time)."""
     out = []
+    pairs: dict[int, int] | None = None
     for m in _BOX_RE.finditer(text):
         j = m.end()
         while j < len(text) and text[j] == " ":
             j += 1
         if j < len(text) and text[j] == "{":
-            end = match_brace(text, j)
+            if pairs is None:
+                pairs = brace_pairs(text)
+            end = pairs.get(j, -1)
             if end >= 0:
                 out.append(text[j + 1 : end])
         elif j > m.end():  # "\boxed 5": up to whitespace or "$"
@@ -99,7 +119,8 @@ _PLAIN_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 def _last_inline_math(text: str) -> tuple[str, int] | None:
     """The last ``$…$`` / ``\\(…\\)`` span without plain words, and where it ends."""
     best = None
-    for m in _INLINE_MATH_RE.finditer(text):
+    offset = max(0, len(text) - 5000)  # the final answer is near the end; keeps this linear
+    for m in _INLINE_MATH_RE.finditer(text, offset):
         inner = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
         if inner and not _PLAIN_WORD_RE.search(re.sub(r"\\text\{[^{}]*\}", "", inner)):
             best = (inner, m.end())
@@ -123,9 +144,11 @@ def extract_answer(response: str) -> tuple[str | None, str]:
     if not isinstance(response, str) or not response:
         return None, "none"
     text = response[-MAX_SCAN:]
-    tags = _ANSWER_TAG_RE.findall(text)
-    if tags:
-        inner = tags[-1]
+    lower = text.lower()
+    close = lower.rfind("</answer>")
+    start = lower.rfind("<answer>", 0, close) if close >= 0 else -1
+    if start >= 0:
+        inner = text[start + len("<answer>") : close]
         found = last_boxed(inner) or _after_marker(inner) or inner.strip()
         return (found.strip() or None), "tag"
     box = last_boxed(text)
