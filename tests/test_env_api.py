@@ -98,4 +98,4 @@ def test_envs_build_fast_once_task_sources_are_loaded():
     start = time.perf_counter()
     for _ in range(20):
         make("llm-marl/MathDyad-v0").reset(seed=1)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # ~0.1 s unloaded: task sources are loaded once per process

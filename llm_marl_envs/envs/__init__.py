@@ -11,7 +11,22 @@
 | ``llm-marl/CodePipeline-v0`` | pipeline | codegen |
 
 Each id also has a PettingZoo-style module (``math_dyad_v0`` ...) exposing ``env()``,
-``parallel_env()`` and ``raw_env()``, and its env card as the module docstring.
+``parallel_env()`` and ``raw_env()``, and its env card as the module docstring
+(``llm-marl envs <id>`` prints it).
+
+Quick start (any chat model behind ``my_llm(system, user) -> str``)::
+
+    import llm_marl_envs
+
+    env = llm_marl_envs.make("llm-marl/MathDyad-v0", render_mode="ansi")
+    env.reset(seed=0)
+    for agent in env.agent_iter():
+        obs, reward, terminated, truncated, info = env.last()
+        env.step(None if terminated or truncated else my_llm(obs["system"], obs["user"]))
+    print(env.render())          # the transcript and the verdict; info["verdict"], info["transcript"]
+
+For many episodes at once (batched generation), rollout trees and ablations use
+``llm_marl_envs.rollout.RolloutRunner``.
 """
 
 from .collab_env import CollabEnv, CollabParallelEnv

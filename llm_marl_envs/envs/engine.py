@@ -257,8 +257,8 @@ class EpisodeEngine:
 
     def conversation(self, agent: str) -> list[dict[str, str]]:
         """The chat ``[system, user]`` for ``agent``'s next decision (what a policy receives)."""
-        system, user, _ = self.context(agent)
-        return to_conversation(system, user)
+        obs = self.observation(agent)
+        return to_conversation(obs["system"], obs["user"])
 
     # ------------------------------------------------------------------ acting
     def submit(self, agent: str, action: Any) -> Message:

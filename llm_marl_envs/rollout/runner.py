@@ -175,8 +175,8 @@ class RolloutRunner:
     # ------------------------------------------------------------------ env pool
     def _new_env(self) -> Any:
         env = self._factory()
-        if not hasattr(env.unwrapped, "engine"):
-            raise TypeError(f"the runner drives CollabEnv instances, got {type(env.unwrapped).__name__}")
+        if not hasattr(env.unwrapped, "engine") or not hasattr(env, "agent_iter"):
+            raise TypeError(f"the runner drives AEC CollabEnv instances, got {type(env.unwrapped).__name__}")
         if getattr(env.unwrapped, "is_lockstep", False):
             raise ValueError("the runner needs a non-lockstep AEC env (do not set max_cycles/lockstep)")
         return env
