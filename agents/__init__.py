@@ -25,6 +25,9 @@ from typing import Any
 from llm_marl_envs.policy import ChatMessage, Conversation, Generation, Policy, SamplingParams
 from llm_marl_envs.registry import Registry
 
+from .chat import to_conversation
+from .scripted import FixedAgent, FunctionAgent, OracleAgent, RandomAgent, ReplayAgent
+
 BACKENDS: Registry[Callable[..., Any]] = Registry("agent backend")
 
 
@@ -86,4 +89,18 @@ BACKENDS.register("tiny", _tiny)
 BACKENDS.register("vllm", _vllm)
 BACKENDS.register("openai", _openai)
 
-__all__ = ["BACKENDS", "ChatMessage", "Conversation", "Generation", "Policy", "SamplingParams", "make_policy"]
+__all__ = [
+    "BACKENDS",
+    "ChatMessage",
+    "Conversation",
+    "FixedAgent",
+    "FunctionAgent",
+    "Generation",
+    "OracleAgent",
+    "Policy",
+    "RandomAgent",
+    "ReplayAgent",
+    "SamplingParams",
+    "make_policy",
+    "to_conversation",
+]

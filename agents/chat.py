@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llm_marl_envs.policy import Conversation
+from llm_marl_envs.policy import Conversation, SamplingParams
 
-__all__ = ["CHATML_TEMPLATE", "STANDARD_ROLES", "normalize_roles", "render_chat", "to_conversation"]
+__all__ = ["CHATML_TEMPLATE", "STANDARD_ROLES", "ActMixin", "normalize_roles", "render_chat", "to_conversation"]
 
 STANDARD_ROLES = ("system", "user", "assistant")
 
@@ -80,3 +80,11 @@ def render_chat(tokenizer: Any, conversation: Conversation, *, add_generation_pr
     return tokenizer.apply_chat_template(
         conversation, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt
     )
+
+
+class ActMixin:
+    """Adds ``act(observation, params) -> str`` to a policy: one env observation in, one action out."""
+
+    def act(self, observation: Mapping[str, Any] | Conversation | str, params: SamplingParams | None = None) -> str:
+        """The text of one generation for an env observation dict, a conversation, or a user string."""
+        return self.generate([to_conversation(observation)], params or SamplingParams())[0].text  # type: ignore[attr-defined]

@@ -45,9 +45,9 @@ from typing import Any
 
 from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 
-from .chat import render_chat
+from .chat import ActMixin, render_chat
 
-__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "process_logits", "request_seed"]
+__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "process_logits", "request_seed", "tokens_within"]
 
 
 def auto_device_dtype(device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
@@ -95,6 +95,14 @@ def process_logits(logits: Any, temperature: float, top_k: int, top_p: float) ->
     return torch.log_softmax(logits, dim=-1)
 
 
+def tokens_within(tokenizer: Any, token_ids: Sequence[int], n_chars: int) -> int:
+    """How many leading tokens of ``token_ids`` decode to at most ``n_chars`` characters (stop trimming)."""
+    keep = 0
+    while keep < len(token_ids) and len(tokenizer.decode(token_ids[:keep + 1], skip_special_tokens=True)) <= n_chars:
+        keep += 1
+    return keep
+
+
 @dataclass
 class _Row:
     """Book-keeping of one sample being decoded."""
@@ -108,7 +116,7 @@ class _Row:
     stop: str | None = None
 
 
-class HFPolicy:
+class HFPolicy(ActMixin):
     """A transformers causal LM behind the policy protocol (see the module docstring)."""
 
     def __init__(
@@ -359,9 +367,7 @@ class HFPolicy:
                     cut, stop_hit = k, s
             if stop_hit is not None:
                 text = text[:cut]
-                keep = 0
-                while keep < len(body) and len(self.tokenizer.decode(body[:keep + 1], skip_special_tokens=True)) <= cut:
-                    keep += 1
+                keep = tokens_within(self.tokenizer, body, cut)
                 tokens, logprobs = body[:keep], logprobs[:keep]
                 row.finish_reason = "stop"
         metadata: dict[str, Any] = {"stop": stop_hit} if stop_hit else {}
@@ -409,7 +415,7 @@ class HFPolicy:
         return f"HFPolicy({name!r}, device={self.device}, dtype={self.dtype})"
 
 
-class HFRoleView:
+class HFRoleView(ActMixin):
     """``HFPolicy.for_role(role)``: the same model and weights, generating with ``role``'s adapter."""
 
     def __init__(self, policy: HFPolicy, role: str) -> None:

@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 
 from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 
-from .chat import render_chat
+from .chat import ActMixin, render_chat
 from .scripted import apply_stop_and_length
 
 __all__ = ["OpenAICompatError", "OpenAICompatPolicy", "is_loopback"]
@@ -70,7 +70,7 @@ def _request_seed(seed: int, i: int, j: int) -> int:
     return request_seed(seed, i, j) & 0x7FFFFFFF
 
 
-class OpenAICompatPolicy:
+class OpenAICompatPolicy(ActMixin):
     """The policy protocol over HTTP (see the module docstring)."""
 
     def __init__(

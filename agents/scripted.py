@@ -29,6 +29,8 @@ from typing import Any
 from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 from llm_marl_envs.types import Message, Task
 
+from .chat import ActMixin
+
 __all__ = [
     "FixedAgent",
     "FunctionAgent",
@@ -75,7 +77,7 @@ def apply_stop_and_length(text: str, stop: Sequence[str], max_chars: int) -> tup
     return text, reason
 
 
-class ScriptedPolicy:
+class ScriptedPolicy(ActMixin):
     """Base class: subclasses implement ``respond(conversation, index, sample, params) -> str``."""
 
     def __init__(self) -> None:
@@ -101,12 +103,6 @@ class ScriptedPolicy:
 
     def _respond_batch(self, prompts: list[Conversation], params: SamplingParams) -> list[str]:
         return [self.respond(conv, i, j, params) for i, conv in enumerate(prompts) for j in range(params.n)]
-
-    def act(self, observation: Mapping[str, Any] | Conversation | str, params: SamplingParams | None = None) -> str:
-        """Answer one env observation (a dict with ``system``/``user`` fields, a conversation, or text)."""
-        from .chat import to_conversation
-
-        return self.generate([to_conversation(observation)], params or SamplingParams())[0].text
 
 
 def gold_response(task: Task) -> str:

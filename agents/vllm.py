@@ -38,7 +38,7 @@ from typing import Any
 
 from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 
-from .chat import render_chat
+from .chat import ActMixin, render_chat
 from .hf import request_seed, tokens_within
 
 __all__ = ["VLLMPolicy", "vllm_available"]
@@ -62,7 +62,7 @@ def _on_cpu() -> bool:
         return platform.machine() != "x86_64"
 
 
-class VLLMPolicy:
+class VLLMPolicy(ActMixin):
     """A ``vllm.LLM`` engine with the policy protocol (see the module docstring)."""
 
     def __init__(self, model: str | Path | None = None, **engine_kwargs: Any) -> None:
