@@ -3,12 +3,15 @@
 Pipeline (each step can decide; later steps run only when needed):
 
 1. **Extraction** of the final answer (:mod:`.math_extract`: ``<answer>`` tags, last ``\\boxed{}``,
-   "answer is"/``####`` markers, last number). Nothing found -> ``status="no_answer"``.
+   "answer is"/``####`` markers, last inline math or last number; a response that is one short line
+   of math is taken whole). Nothing found -> ``status="no_answer"``.
 2. **Normalisation** (:mod:`.math_normalize`) and string equality of the normalised forms.
 3. **Safe parsing** of both sides into trees (:mod:`.math_parser`; no ``eval``; size, node and depth
    limits -> ``status="error"``).
-4. **Exact and numeric equivalence** in-process (:mod:`.math_equiv`): rationals exactly, anything else
-   probed numerically at 50 digits; clear differences decide "wrong" here.
+4. **Exact and numeric equivalence** in-process (:mod:`.math_equiv`): rationals exactly, radicals and
+   pi exactly (:mod:`.math_surd`), anything else probed numerically at 50 digits (variables are
+   positive reals); clear differences decide "wrong" here. Towers, huge factorials and huge trig
+   arguments answer ``status="error"`` at once.
 5. **Symbolic confirmation** with sympy in a worker process (:mod:`.math_pool`) that is killed at
    the deadline: proves equality, or disproves it. A timeout gives ``status="timeout"`` unless the
    numeric probe already agreed (then ``correct`` with a detail saying so).
@@ -173,6 +176,8 @@ def _finish(p: _Pending, results: list[str] | None) -> tuple[bool, str, str]:
 
 def _verdict(extracted: str, how: str, result: tuple[bool, str, str]) -> Verdict:
     correct, status, detail = result
+    if len(extracted) > 2 * MAX_CHARS:  # keep episode infos small
+        extracted = extracted[: 2 * MAX_CHARS] + "…"
     return Verdict(correct=correct, score=1.0 if correct else 0.0, status=status, extracted=extracted, detail=f"{how}: {detail}")
 
 
