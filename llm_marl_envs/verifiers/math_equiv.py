@@ -15,7 +15,7 @@ Order for two scalar expressions:
 Magnitude guards (exponents, ``exp``, factorials) raise :class:`TooBig` instead of computing towers,
 and the caller answers ``"error"``. Containers: tuples/lists/matrices element-wise in order, sets
 and bare comma lists as multisets, intervals with their closedness (``(a, b)`` also matches the open
-interval), unions as sets of intervals; equations ``lhs = rhs`` (lhs not a lone variable) are equal
+interval), unions as sets of intervals, ``x > 3`` against an interval as ``(3, oo)``; equations ``lhs = rhs`` (lhs not a lone variable) are equal
 when ``lhs - rhs`` are proportional.
 """
 
@@ -455,8 +455,27 @@ def _compare_equations(g: Node, r: Node) -> Decision:
     return Decision("equal" if informative >= 2 else "unequal", "equation (proportional)")
 
 
+_OO = ("const", "oo")
+
+
+def _rel_as_interval(node: Node) -> Node | None:
+    """``x > 3`` as the interval ``(3, oo)`` (one variable against a constant), else None."""
+    if node[0] != "rel" or node[1] == "!=":
+        return None
+    op, a, b = node[1], node[2], node[3]
+    if b[0] == "sym" and a[0] != "sym":
+        op, a, b = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}[op], b, a
+    if a[0] != "sym" or free_symbols(b):
+        return None
+    if op in (">", ">="):
+        return ("interval", op == ">=", b, _OO, False)
+    return ("interval", False, ("neg", _OO), b, op == "<=")
+
+
 def compare(g: Node, r: Node) -> Decision:
     """Decide whether answer ``r`` equals gold ``g`` (both parse trees); see the module docstring."""
+    if (g[0] == "rel") != (r[0] == "rel"):
+        g, r = _rel_as_interval(g) or g, _rel_as_interval(r) or r
     gk, rk = g[0], r[0]
     if gk == "text" or rk == "text":
         return Decision("equal" if g == r else "unequal", "text")
