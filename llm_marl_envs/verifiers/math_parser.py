@@ -575,6 +575,7 @@ def _finish(item: Node) -> Node:
 
 _KNOWN_WORDS = re.compile(r"\\(?:begin|end)\{\w+\}|\\[a-zA-Z]+|" + "|".join(WORDS))
 _TEXTY = re.compile(r"[a-zA-Z]{3,}")
+_LONE_TEXT_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm)\s*\{([^{}]*)\}")
 
 
 def canonical_text(s: str) -> str:
@@ -595,6 +596,9 @@ def parse_answer(answer: str) -> Node:
     """
     if len(answer) > MAX_CHARS:
         raise ParseError(f"answer longer than {MAX_CHARS} characters")
+    lone_text = _LONE_TEXT_RE.fullmatch(answer.strip())
+    if lone_text and re.search(r"[a-zA-Z]{2,}", lone_text.group(1)):  # \text{no} is a word, not n*o
+        return ("text", canonical_text(lone_text.group(1)))
     s = normalize_answer(answer)
     if not s:
         raise ParseError("empty answer")
