@@ -159,11 +159,9 @@ def try_exact(node: Node) -> Fraction | None:
     """``exact_value`` or None when not exact (``TooBig`` propagates)."""
     try:
         return exact_value(node)
-    except NotExact:
-        return None
-    except (ZeroDivisionError, OverflowError, ValueError) as e:
-        if isinstance(e, TooBig):
-            raise
+    except TooBig:
+        raise
+    except (NotExact, ZeroDivisionError, OverflowError, ValueError):
         return None
 
 
