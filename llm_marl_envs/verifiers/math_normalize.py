@@ -25,6 +25,7 @@ _SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\^\s*\{\s*°\s*\}|\^°|\\text\{\s*°\s*\}")
 _UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)\s*(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
 _SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_SPACE_SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _UNIT_AFTER_TEXT_RE = re.compile(r"^\s*(?:\^\s*\{?\s*\d\s*\}?)")
 
 
@@ -98,6 +99,6 @@ def normalize_answer(s: str) -> str:
     m = _UNIT_WORDS_RE.match(s)
     if m and not re.fullmatch(r"(?:or|and)", m.group("unit")):
         s = m.group("value")
-    if _SEPARATED_INT_RE.match(s):
-        s = s.replace(",", "")
+    if _SEPARATED_INT_RE.match(s) or _SPACE_SEPARATED_INT_RE.match(s):
+        s = s.replace(",", "").replace(" ", "")
     return s

@@ -232,6 +232,8 @@ class _Parser:
                 num = factors[0] if len(factors) == 1 else self.node("mul", tuple(factors))
                 factors = [self.node("div", num, den)]
             elif self._starts_factor(tok):
+                if tok[0] == "num" and self.toks[self.pos - 1][0] == "num":
+                    break  # "12 15" is two numbers, never 180
                 factors.append(self.parse_power())
             else:
                 break
