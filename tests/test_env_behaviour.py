@@ -309,6 +309,18 @@ def test_tasks_per_episode_runs_a_session_then_terminates():
     assert all(term for _, _, _, term, trunc, _ in log[-2:])
 
 
+def test_an_unlimited_session_needs_max_cycles():
+    with pytest.raises(ValueError, match="max_cycles"):
+        make("llm-marl/MathDyad-v0", tasks_per_episode=0).reset(seed=0)
+    env = make_parallel("llm-marl/MathVote-v0", tasks_per_episode=0, max_cycles=5)
+    env.reset(seed=0)
+    steps = 0
+    while env.agents:
+        _, rewards, terms, truncs, infos = env.step({a: "\\boxed{0}" for a in env.agents})
+        steps += 1
+    assert steps == 5 and all(truncs.values()) and env.engine.tasks_done == 5
+
+
 def test_render_ansi_and_state_show_the_transcript():
     env = make("llm-marl/MathDyad-v0", render_mode="ansi")
     play(env, oracle, seed=0)

@@ -133,8 +133,10 @@ class EpisodeEngine:
         self.max_cycles = max_cycles
         if tasks_per_episode is None:
             tasks_per_episode = 1 if max_cycles is None else 0
-        if tasks_per_episode < 0:
-            raise ValueError(f"tasks_per_episode must be >= 0 (0: unlimited), got {tasks_per_episode}")
+        if tasks_per_episode < 0 or (tasks_per_episode == 0 and max_cycles is None):
+            raise ValueError(
+                f"tasks_per_episode must be >= 1, or 0 (unlimited) together with max_cycles; got {tasks_per_episode}"
+            )
         self.tasks_per_episode = tasks_per_episode  # 0: unlimited
         self.finished = []
         self.cycles = 0
