@@ -174,7 +174,7 @@ def _child_verify(job: dict) -> None:
     _base = BaseException
     import builtins as _builtins
 
-    _plain_eq = _make_plain_eq(_type, _isinstance, _id, _len)
+    _plain_eq = _PLAIN_EQ or _make_plain_eq(_type, _isinstance, _id, _len)
 
     def record(line: str) -> None:
         data = (line + "\n").encode("ascii", "replace")
@@ -217,8 +217,8 @@ def _child_verify(job: dict) -> None:
     try:
         setup = job.get("setup") or ""
         if setup:
-            _exec(_compile(setup, "test_setup.py", "exec"), g)
-        driver_code = _compile(job["driver"], "tests.py", "exec")
+            _exec(job.get("_setup_code") or _compile(setup, "test_setup.py", "exec"), g)
+        driver_code = job.get("_driver_code") or _compile(job["driver"], "tests.py", "exec")
         _exec(driver_code, g)
         driver = g.pop("__harness_driver__")
         driver(passed, failed, _plain_eq, truth)
@@ -302,6 +302,7 @@ class Zygote:
         self.private_pidns = private_pidns
         self.workroot = workroot
         self.counter = 0
+        self.code_cache: dict = {}
         self.cmd_fd = os.dup(0)
         self.reply_fd = os.dup(1)
         null = os.open("/dev/null", os.O_RDWR)
@@ -340,6 +341,10 @@ class Zygote:
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         verify = job.get("mode") == "verify"
+        if verify:
+            # Test code is trusted and repeats across jobs: compile it once here, before the fork.
+            job["_setup_code"] = self.compiled(job.get("setup") or "", "test_setup.py")
+            job["_driver_code"] = self.compiled(job.get("driver") or "", "tests.py")
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         fds = {"out": out_w, "err": err_w}
@@ -460,6 +465,22 @@ class Zygote:
             "channel": bytes(readers[res_r]).decode("ascii", "replace") if verify else "",
         }
 
+    def compiled(self, source: str, filename: str):
+        """Compiled trusted test code (cached; ``None`` when it does not compile: the child reports it)."""
+        if not source:
+            return None
+        key = (source, filename)
+        code = self.code_cache.get(key)
+        if code is None:
+            try:
+                code = compile(source, filename, "exec")
+            except Exception:  # noqa: BLE001
+                return None
+            if len(self.code_cache) >= 512:
+                self.code_cache.clear()
+            self.code_cache[key] = code
+        return code
+
     def sweep(self, pid: int) -> int:
         """Kill every process the job left behind; return how many were found."""
         import signal
@@ -546,6 +567,7 @@ class Zygote:
 
 
 _LIBC = None  # ctypes handle to libc, loaded by the zygote before any job
+_PLAIN_EQ = None  # the checked equality for test asserts, built by the zygote before any job
 
 
 def _harden_self() -> None:
@@ -586,6 +608,8 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
+    global _PLAIN_EQ
+    _PLAIN_EQ = _make_plain_eq(type, isinstance, id, len)
     import gc
 
     gc.collect()
