@@ -7,10 +7,12 @@ tests that passed; without the closing nonce (early ``sys.exit``/``os._exit``, c
 tampered records) it is 0.
 
 Limits of in-process checking, stated plainly: the tests call the solution's functions in the
-same process, so a solution that knows this harness's protocol and reaches into the interpreter
-(``ctypes``, frame introspection, reading fd 4 itself) could still forge a pass. The defences here
-stop the known reward hacks (exit early, print a pass marker, patch builtins/``AssertionError``,
-AlwaysEqual objects, ``__bool__`` lies); the namespaces and rlimits protect the host regardless.
+same process (as in every assert-based harness), so a solution can look at its caller's frame to
+read the expected value, and one that knows this harness's protocol and reaches into the
+interpreter (``sys.settrace``, ``ctypes``, reading fd 4 itself) could still forge a pass. The
+defences here stop the known reward hacks (exit early, print a pass marker, patch builtins or
+``AssertionError``, AlwaysEqual objects, ``__bool__`` lies, searching frames and the heap for the
+nonce); the namespaces, uid and rlimits protect the host regardless.
 """
 
 from __future__ import annotations
