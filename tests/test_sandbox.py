@@ -233,3 +233,22 @@ def test_shared_pool_is_one_object_per_process():
     a, b = shared_sandbox(), shared_sandbox()
     assert a is b and a.workers >= 2
     assert a.run_python("print(3)").stdout == "3\n"
+
+
+def test_doctor_reports_backend_data_and_packages(capsys):
+    import argparse
+    import json
+
+    from llm_marl_envs import doctor
+
+    parser = argparse.ArgumentParser()
+    doctor.add_arguments(parser)
+    assert doctor.run(parser.parse_args([])) == 0
+    text = capsys.readouterr().out
+    assert f"backend = {BACKEND.name}" in text and "probe" in text
+    assert "mbpp" in text and "humaneval" in text and "torch" in text
+    assert doctor.run(parser.parse_args(["--json", "--no-run"])) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sandbox"]["backend"] == BACKEND.name
+    assert report["data"]["mbpp"].endswith("mbpp.jsonl")
+    assert set(report["packages"]) >= {"torch", "transformers", "vllm", "openai"}
