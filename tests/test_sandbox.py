@@ -165,6 +165,15 @@ def test_harness_deadline_backstop_kills_a_stuck_worker():
             worker_mod.GRACE_S = old
         assert r.status == "timeout" and "killed" in r.detail
         assert one.run_python("print(2)").stdout == "2\n"
+        for pid in _descendants(one._all[0].proc.pid):
+            os.kill(pid, signal.SIGSTOP)  # frozen again: a job larger than the pipe buffer must not hang us
+        worker_mod.GRACE_S = 0.5
+        try:
+            r = one.run_python("x = 1\n" * 200_000, timeout_s=0.5)
+        finally:
+            worker_mod.GRACE_S = old
+        assert r.status == "timeout"
+        assert one.run_python("print(3)").stdout == "3\n"
 
 
 def _descendants(root: int) -> list[int]:

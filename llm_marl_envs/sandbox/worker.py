@@ -78,6 +78,7 @@ class Worker:
             subprocess.Popen, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             env=worker_env(), start_new_session=True, close_fds=True,
         ).result()
+        os.set_blocking(self.proc.stdin.fileno(), False)
         hello = self._read_reply(time.monotonic() + START_TIMEOUT_S)
         if not hello or not hello.get("ready"):
             self.kill()
@@ -94,9 +95,10 @@ class Worker:
         deadline = time.monotonic() + float(job["timeout_s"]) + GRACE_S
         start = time.monotonic()
         try:
-            self.proc.stdin.write(_zygote.encode_frame(job))
-            self.proc.stdin.flush()
-            reply = self._read_reply(deadline)
+            if not self._write_all(_zygote.encode_frame(job), deadline):
+                reply = None
+            else:
+                reply = self._read_reply(deadline)
         except (BrokenPipeError, OSError, ValueError) as e:
             self.restart()
             raise WorkerDied(f"sandbox worker died: {e}") from e
@@ -110,6 +112,23 @@ class Worker:
             raise WorkerDied("sandbox worker exited during a job")
         self.jobs_run += 1
         return reply
+
+    def _write_all(self, data: bytes, deadline: float) -> bool:
+        """Write a frame without ever blocking past ``deadline`` (a frozen worker cannot hang us)."""
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_WRITE)
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return False
+                try:
+                    n = os.write(fd, view[:1 << 20])
+                except BlockingIOError:
+                    continue
+                view = view[n:]
+        return True
 
     def _read_reply(self, deadline: float) -> dict[str, Any] | None:
         fd = self.proc.stdout.fileno()
