@@ -119,6 +119,12 @@ class Sandbox:
         for w in idle:
             w.kill()
 
+    def __del__(self) -> None:  # a pool dropped without close() still stops its workers
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
     def __enter__(self) -> Sandbox:
         return self
 
