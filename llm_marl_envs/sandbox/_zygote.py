@@ -609,7 +609,8 @@ def main(argv: list[str]) -> int:
             except Exception:  # noqa: BLE001
                 pass
     global _PLAIN_EQ
-    _PLAIN_EQ = _make_plain_eq(type, isinstance, id, len)
+    if opts.get("preload") == "1":  # a one-job worker builds it in the child, only when verifying
+        _PLAIN_EQ = _make_plain_eq(type, isinstance, id, len)
     import gc
 
     gc.collect()
