@@ -27,6 +27,8 @@ Field meanings (``Decision``):
 ``truncated``               the message hit the token limit (``finish_reason == "length"``)
 ``kind``                    ``"joint"`` (trainable episode) or ``"solo"`` (ablated, never trained)
 ``sample_index``            index k of the episode within its group (CCPO pairs joint k with solo k)
+``terminal``                the decision ended its episode (last message; a tree leaf), so its
+                            ``reward`` is one episode's team reward
 ==========================  ===================================================================
 """
 
@@ -68,6 +70,7 @@ class Decision:
     kind: str = "joint"
     sample_index: int = 0
     text: str = ""
+    terminal: bool = False
 
     @property
     def context_hash(self) -> str:
@@ -101,6 +104,11 @@ class RolloutBatch:
         if dtype is bool:
             return np.asarray(values, dtype=bool)
         return np.asarray(values, dtype=object if dtype is None else dtype)
+
+    def episode_reward_mean(self, kind: str = "joint") -> float:
+        """Mean team reward over the episodes of ``kind`` (one per terminal decision)."""
+        r = [d.reward for d in self.decisions if d.terminal and d.kind == kind]
+        return float(np.mean(r)) if r else 0.0
 
     def rewards(self) -> np.ndarray:
         """``reward`` column ``[N]`` (float64)."""
@@ -155,9 +163,8 @@ def _from_episodes(episodes: Sequence[Any], *, kind: str, counterfactual: dict[t
     rows = []
     for ep in episodes:
         group = ep.group_id if group_of is None else group_of.get(ep.task.id, ep.group_id)
-        for rec in ep.messages[ep.prefix_len:]:
-            if rec.generation is None:
-                continue
+        generated = [rec for rec in ep.messages[ep.prefix_len:] if rec.generation is not None]
+        for n, rec in enumerate(generated):
             cf = None
             if ep.counterfactual_rewards is not None and rec.agent in ep.counterfactual_rewards:
                 cf = float(ep.counterfactual_rewards[rec.agent])  # voting: re-vote without this agent
@@ -165,7 +172,7 @@ def _from_episodes(episodes: Sequence[Any], *, kind: str, counterfactual: dict[t
                 cf = counterfactual.get((ep.task.id, ep.sample_index))
             rows.append(_decision_from_record(
                 rec, episode_id=ep.episode_id, group_id=group, task_id=ep.task.id, reward=float(ep.reward),
-                counterfactual_reward=cf, kind=kind, sample_index=ep.sample_index,
+                counterfactual_reward=cf, kind=kind, sample_index=ep.sample_index, terminal=n == len(generated) - 1,
             ))
     return rows
 
@@ -217,7 +224,7 @@ def from_trees(trees: Sequence[Any]) -> RolloutBatch:
             rows.append(_decision_from_record(
                 rec, episode_id=f"{tree.tree_id}/{node.node_id}",
                 group_id=f"{tree.tree_id}|{rec.role}|{node.parent_id}", task_id=tree.task.id,
-                reward=float(node.value), node_id=node.node_id, parent_id=node.parent_id,
+                reward=float(node.value), node_id=node.node_id, parent_id=node.parent_id, terminal=node.is_leaf,
             ))
     return RolloutBatch(rows, evaluator_calls=calls, generated_tokens=tokens)
 

@@ -162,7 +162,11 @@ class TrainConfig:
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> TrainConfig:
         """Apply ``["key=value", ...]`` (values parsed per the field's type) or a dict of typed values."""
         if isinstance(overrides, dict):
-            return replace(self, **self.from_dict({**self.to_dict(), **overrides}).__dict__)
+            valid = {f.name for f in fields(self)}
+            unknown = sorted(set(overrides) - valid)
+            if unknown:
+                raise KeyError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(valid)}")
+            return replace(self, **overrides)
         changes: dict[str, Any] = {}
         for item in overrides:
             if "=" not in item:

@@ -55,6 +55,9 @@ register_learner(Learner("c3", plan="tree", estimator="c3",
 # named variants used by ablations and baselines
 register_learner(Learner("rema", plan="joint_ablated", estimator="ccpo", estimator_kwargs={"reward_mode": "shared"},
                          description="ReMA shared-reward baseline of CCPO (every role gets GRPO of the joint reward)"))
+register_learner(Learner("ccpo_v1", plan="joint_ablated", estimator="ccpo",
+                         loss_kwargs={"loss": "ppo_sequence", "dual_clip": 3.0},
+                         description="CCPO v1 with its own loss: turn-level (sequence) ratio, log-ratio clamp 3, dual clip 3"))
 register_learner(Learner("c3_mean", plan="tree", estimator="c3",
                          estimator_kwargs={"baseline": "mean", "std_normalize": False},
                          description="C3 'No LOO' ablation without std-normalisation (with it, LOO == mean: pitfall P1)"))

@@ -113,8 +113,10 @@ class Trainer:
             first = next(iter(self.slots.values()))
             self.critic = TextCritic(first.model, self.critic_kind, pad_id=first.pad_id).to(_device(first.model))
             self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr)
+        # no fixed request seed: the runner derives one per generate call from the per-iteration seed
+        # we pass (a fixed params.seed would reuse the same random stream for every call)
         self.sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-                                       max_tokens=cfg.max_tokens, seed=cfg.seed)
+                                       max_tokens=cfg.max_tokens)
         self.runner = make_runner(cfg.env_id, generators(self.slots), self.sampling, cfg.env_kwargs, info=self.env)
 
         self.iteration = 0
@@ -184,7 +186,7 @@ class Trainer:
         return {
             "iteration": iteration,
             **self.spent,
-            "train_reward_mean": _episode_reward_mean(batch),
+            "train_reward_mean": batch.episode_reward_mean("joint"),
             "rollout_s": t_rollout,
             "decisions": len(batch),
             "trained_decisions": int(trainable.sum()),
@@ -261,7 +263,9 @@ class Trainer:
         out = []
         for c in chunks:
             slot = self.slots[batch.decisions[c[0]].role]
-            with slot.activate(), torch.no_grad():
+            if slot.adapter is not None:  # the frozen copy carries the same named adapters
+                ref_model.set_adapter(slot.adapter)
+            with torch.no_grad():
                 lp, _ = completion_logprobs(ref_model, [batch.decisions[i].prompt_token_ids for i in c],
                                             [batch.decisions[i].token_ids for i in c], pad_id=slot.pad_id,
                                             temperature=self.cfg.temperature)
@@ -344,7 +348,8 @@ class Trainer:
             "estimator_state": self.estimator_state,
             "history": self.history,
             "spent": self.spent,
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
         tmp = ckpt / "state.pt.tmp"
         torch.save(state, tmp)
@@ -368,6 +373,8 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         with (self.out_dir / "metrics.jsonl").open("w", encoding="utf-8") as f:
             for record in self.history:
                 f.write(json.dumps(record) + "\n")
@@ -396,17 +403,6 @@ def _micro_batches(batch: RolloutBatch, rows: Sequence[int], size: int) -> list[
     for i in rows:
         by_role.setdefault(batch.decisions[i].role, []).append(i)
     return [r[k : k + size] for r in by_role.values() for k in range(0, len(r), max(size, 1))]
-
-
-def _episode_reward_mean(batch: RolloutBatch) -> float:
-    seen: dict[str, float] = {}
-    for d in batch.decisions:
-        if d.kind == "joint" and d.node_id is None:
-            seen.setdefault(d.episode_id, d.reward)
-    if not seen:  # trees: leaves carry the episode rewards (nodes without children)
-        parents = {d.parent_id for d in batch.decisions}
-        seen = {d.node_id: d.reward for d in batch.decisions if d.kind == "joint" and d.node_id not in parents}
-    return float(np.mean(list(seen.values()))) if seen else 0.0
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

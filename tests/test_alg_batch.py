@@ -56,12 +56,16 @@ def test_tree_batch_rows_groups_and_budget():
         assert len({context_hash(d.context) for d in rows}) == 1
         assert len({d.role for d in rows}) == 1
     # a thinker node's value is the mean of its 4 leaves
-    by_node = {d.node_id: d for d in batch}
     for d in batch:
         if d.role == "thinker":
             leaves = [c.reward for c in batch if c.parent_id == d.node_id and c.task_id == d.task_id]
             assert d.reward == pytest.approx(np.mean(leaves))
-    assert by_node  # ids are unique enough to index
+    leaves = [d for d in batch if d.terminal]
+    assert len(leaves) == 3 * 8 and all(d.role == "reasoner" for d in leaves)
+    trees = {}
+    for d in leaves:
+        trees.setdefault(d.task_id, []).append(d.reward)
+    assert batch.episode_reward_mean() == pytest.approx(np.mean([r for v in trees.values() for r in v]))
     credits = ESTIMATORS.get("c3")(batch)
     g = np.array([d.group_id for d in batch])
     for key in set(g):
@@ -119,6 +123,7 @@ def test_flat_batch_with_a_real_tokenizer_policy():
         task = next(t for t in TASKS if t.id == d.task_id)
         assert task.prompt in tok.decode(d.prompt_token_ids)  # the exact templated context the generator saw
     assert batch.generated_tokens == sum(len(d.token_ids) for d in batch)
+    assert sum(d.terminal for d in batch) == 6 and all(d.role == "reasoner" for d in batch if d.terminal)
     # one scalar per message: GRPO gives both messages of an episode the same advantage
     credits = ESTIMATORS.get("grpo")(batch)
     eps = batch.column("episode_id")

@@ -39,16 +39,16 @@ class BenchPreset:
     eval_k: int = 4
     lr: float = 1e-4
     temperature: float = 1.0
-    max_tokens: int = 32
+    max_tokens: int = 48
     micro_batch_size: int = 64
     kl_coef: float = 0.0
     tasks: str = "arith"
-    task_kwargs: dict[str, Any] = field(default_factory=lambda: {"difficulty": 1})
+    task_kwargs: dict[str, Any] = field(default_factory=lambda: {"difficulty": 1, "max_operand": 9})
     eval_tasks: str | None = None
     eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
     train_seed: int = 2_000
     eval_seed: int = 3_000
-    n_train_tasks: int = 512
+    n_train_tasks: int = 400
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"prompt_style": "compact"})
     policy: str = "testbed"
     model: str | None = None

@@ -10,6 +10,9 @@ Per episode, decisions ordered by ``turn``: ``r_t = 0`` except ``r_T = R`` (the 
 critic targets ``returns_t = A_t + V(s_t)``. Then, optionally, a global normalisation of the
 advantages over the whole batch (C3's MAPPO normalises globally).
 
+Deviation from C3's MAPPO baseline: its ``mappo_token_normalize`` (dividing advantages by the number
+of action tokens) is not applied; the shared token-level loss already averages over tokens.
+
 The ``value`` column of the batch must hold V(s_t) (the trainer fills it from the critic before
 calling the estimator); a missing value raises.
 """

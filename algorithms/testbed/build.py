@@ -27,11 +27,19 @@ META_FILE = "testbed.json"
 Log = Callable[[str], None]
 
 
+def task_kwargs(config: TestbedConfig) -> dict[str, Any]:
+    """Keyword arguments of the task source the testbed is trained for (the benchmark uses the same)."""
+    kwargs: dict[str, Any] = {"difficulty": config.difficulty}
+    if config.max_operand is not None:
+        kwargs["max_operand"] = config.max_operand
+    return kwargs
+
+
 def sft_tasks(config: TestbedConfig) -> list:
     """The tasks the testbed is supervised on (a seed of their own: never the benchmark's seeds)."""
     from llm_marl_envs.tasks import load_tasks
 
-    source = load_tasks(config.tasks, seed=config.sft_task_seed, difficulty=config.difficulty)
+    source = load_tasks(config.tasks, seed=config.sft_task_seed, **task_kwargs(config))
     return list(source[: config.n_sft_tasks])
 
 

@@ -19,13 +19,13 @@ def held_out_tasks(config: TestbedConfig, n: int) -> list:
     from algorithms.bench.holdout import disjoint_tasks
     from llm_marl_envs.tasks import load_tasks
 
-    from .build import sft_tasks
+    from .build import sft_tasks, task_kwargs
 
-    source = load_tasks(config.tasks, seed=HELD_OUT_SEED, difficulty=config.difficulty)
+    source = load_tasks(config.tasks, seed=HELD_OUT_SEED, **task_kwargs(config))
     return disjoint_tasks(iter(source), n, sft_tasks(config))
 
 
-def competence_report(model, tokenizer, config: TestbedConfig, *, n: int = 64, max_tokens: int = 32) -> dict[str, Any]:
+def competence_report(model, tokenizer, config: TestbedConfig, *, n: int = 64, max_tokens: int = 48) -> dict[str, Any]:
     """``{env_id: {"greedy", "sampled", "solo_greedy"?}}`` team accuracies on ``n`` held-out tasks."""
     from agents.hf import HFPolicy
     from llm_marl_envs import make
