@@ -120,6 +120,11 @@ class RolloutRunner:
             entries get the defaults); ``params.n`` is managed by the runner.
         env_kwargs: extra keyword arguments when ``env`` is an id (e.g. ``tasks=``, ``prompt_style=``).
         progress: show a tqdm bar (``None``: only for runs of at least 64 episodes).
+
+    Seeding: with a run ``seed`` (or ``params.seed``) every ``generate`` call gets its own seed
+    derived from (seed, call index, step), and every episode an env seed derived from (seed, run,
+    task, sample): a fresh runner given the same calls reproduces its episodes exactly (with
+    backends that honour per-request seeds), while successive calls sample afresh.
     """
 
     def __init__(
@@ -438,8 +443,9 @@ class RolloutRunner:
             policy = self.policies[requests[idx[0]][1]]
             call = next(self._calls)
             p = params.with_(n=n)
-            if seed is not None and params.seed is None:
-                p = p.with_(seed=_stable_seed(seed, call, step))
+            base = params.seed if params.seed is not None else seed
+            if base is not None:  # a fresh, reproducible seed per call (never the same one twice)
+                p = p.with_(seed=_stable_seed(base, call, step))
             conversations = [requests[i][0].env.unwrapped.engine.conversation(requests[i][1]) for i in idx]
             start = time.perf_counter()
             gens = list(policy.generate(conversations, p))
