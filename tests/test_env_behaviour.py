@@ -393,3 +393,39 @@ def test_collab_env_accepts_a_task_list_and_an_explicit_verifier():
     env = CollabEnv("voting", [Task("a", "math", "1+1", "2")], Exact(), n_agents=2)
     log = play(env, lambda a, o, e: "2" if a == "solver_1" else "", seed=0)
     assert final_infos(log)["solver_0"]["reward"] == 1.0  # an answer beats no answer
+
+
+# ---------------------------------------------------------------------------- golden contexts
+GOLDEN_MATH = Task("golden-math", "math", "What is 6 * 7?", "42")
+GOLDEN_CODE = Task("golden-code", "code", "Write a function add(a, b) that returns a + b.",
+                   tests=("assert add(1, 2) == 3",), entry_point="add")
+# sha1 (12 hex) of every context of a fixed scripted episode. A change here changes what agents see
+# (and breaks recorded C3 prefixes): bump the env's -vN and update these on purpose, never casually.
+GOLDEN = {
+    ("llm-marl/MathDyad-v0", "default"): "f6b6c0e84168", ("llm-marl/MathDyad-v0", "compact"): "8d59e9a5788a",
+    ("llm-marl/MathVote-v0", "default"): "8702f0d0e27c", ("llm-marl/MathVote-v0", "compact"): "cd8eb45f1ad1",
+    ("llm-marl/MathPipeline-v0", "default"): "4acedce12bd8", ("llm-marl/MathPipeline-v0", "compact"): "bdba590760a9",
+    ("llm-marl/MathDebate-v0", "default"): "9f8fcc99b413", ("llm-marl/MathDebate-v0", "compact"): "cf5349d118f4",
+    ("llm-marl/CodeDyad-v0", "default"): "b1dcf82b593e", ("llm-marl/CodeDyad-v0", "compact"): "ca53d6b22941",
+    ("llm-marl/CodeVote-v0", "default"): "4732841cadcd", ("llm-marl/CodeVote-v0", "compact"): "3ba1f97260f2",
+    ("llm-marl/CodePipeline-v0", "default"): "1ed106268cef", ("llm-marl/CodePipeline-v0", "compact"): "89e6660baa35",
+}
+
+
+@pytest.mark.parametrize(("env_id", "style"), sorted(GOLDEN))
+def test_golden_contexts(env_id, style):
+    import hashlib
+
+    task = GOLDEN_MATH if "/Math" in env_id else GOLDEN_CODE
+    log = play(make(env_id, prompt_style=style), lambda a, o, e: f"message of {a}", options={"task": task})
+    contexts = [obs["prompt"] for _, obs, _, term, trunc, _ in log if not (term or trunc)]
+    assert hashlib.sha1("\x00".join(contexts).encode()).hexdigest()[:12] == GOLDEN[(env_id, style)]
+
+
+def test_golden_compact_dyad_contexts_verbatim():
+    log = play(make("llm-marl/MathDyad-v0", prompt_style="compact"), lambda a, o, e: f"message of {a}",
+               options={"task": GOLDEN_MATH})
+    assert [obs["prompt"] for _, obs, *_ in log[:2]] == [
+        "thinker\n\nWhat is 6 * 7?",
+        "reasoner\n\nWhat is 6 * 7?\nthinker: message of thinker_0",
+    ]
