@@ -47,7 +47,7 @@ from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 
 from .chat import ActMixin, render_chat
 
-__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "process_logits", "request_seed", "tokens_within"]
+__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "process_logits", "request_seed", "sample_inverse_cdf", "tokens_within"]
 
 
 def auto_device_dtype(device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
@@ -101,6 +101,20 @@ def tokens_within(tokenizer: Any, token_ids: Sequence[int], n_chars: int) -> int
     while keep < len(token_ids) and len(tokenizer.decode(token_ids[:keep + 1], skip_special_tokens=True)) <= n_chars:
         keep += 1
     return keep
+
+
+def sample_inverse_cdf(probs: Any, uniforms: Any) -> Any:
+    """One token per row by inverse-CDF sampling: ``[B, V]`` probs, ``[B]`` uniforms in [0, 1) -> ``[B]`` ids.
+
+    Vectorised across rows while each row keeps its own random stream (one uniform per row and
+    step), which is what makes per-request seeds cheap. Zero-probability tokens are never chosen.
+    """
+    import torch
+
+    cdf = probs.cumsum(-1)
+    total = cdf[:, -1:]
+    targets = (uniforms.clamp(min=1e-7, max=1 - 1e-7)[:, None] * total).to(cdf.dtype)
+    return torch.searchsorted(cdf, targets).squeeze(-1).clamp(max=probs.shape[-1] - 1)
 
 
 @dataclass
@@ -310,13 +324,12 @@ class HFPolicy(ActMixin):
             if params.temperature == 0:
                 chosen = logits.float().argmax(dim=-1)
             else:
-                probs = logp.exp()
-                chosen = torch.empty(len(active), dtype=torch.long, device=self.device)
                 if shared_gen is not None:
-                    chosen = torch.multinomial(probs, 1, generator=shared_gen).squeeze(-1)
+                    uniforms = torch.rand(len(active), generator=shared_gen, device=self.device)
                 else:
-                    for k, r in enumerate(active):
-                        chosen[k] = torch.multinomial(probs[k], 1, generator=rows[r].generator)[0]
+                    uniforms = torch.cat([torch.rand(1, generator=rows[r].generator, device=self.device)
+                                          for r in active])
+                chosen = sample_inverse_cdf(logp.exp(), uniforms)
             chosen_logp = logp.gather(-1, chosen[:, None]).squeeze(-1).tolist()
             chosen_list = chosen.tolist()
             keep: list[int] = []

@@ -64,20 +64,20 @@ def tree_prompts(stage: str, thinker_texts: list[str] | None = None) -> list[lis
             for t in thinker_texts or []]
 
 
-def load_hf_policy(model: str) -> Any:
+def load_hf_policy(model: str, dtype: str | None) -> Any:
     from agents.hf import HFPolicy
 
     if model == "tiny":
         from agents.tiny import build_tiny_model, build_tiny_tokenizer
 
         tok = build_tiny_tokenizer()
-        policy = HFPolicy(build_tiny_model(tok, hidden_size=128, num_layers=4), tok)
+        policy = HFPolicy(build_tiny_model(tok, hidden_size=128, num_layers=4), tok, dtype=dtype)
     else:
         if model == "smollm2":
             from agents.embedded import smollm2_dir
 
             model = str(smollm2_dir())
-        policy = HFPolicy(model)
+        policy = HFPolicy(model, dtype=dtype)
     policy.eos_ids = {-1}  # fixed-length generation: never stop early
     return policy
 
@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "tree", "vllm"])
     parser.add_argument("--vllm-python", default="/work/vllm-venv/bin/python")
+    parser.add_argument("--dtype", default=None, help="HFPolicy dtype (default: auto, float32 on CPU)")
     parser.add_argument("--vllm-dtype", default="bfloat16")
     parser.add_argument("--worker", choices=["vllm"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "generation_speed.json"))
@@ -204,7 +205,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"model": args.model, "torch_threads": torch.get_num_threads(),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    policy = load_hf_policy(args.model)
+    policy = load_hf_policy(args.model, args.dtype)
+    results["hf_dtype"] = str(policy.dtype)
     policy.generate(batch_prompts(2), SamplingParams(max_tokens=2))  # warm-up
     if "batch" not in args.skip:
         results["batch"] = bench_batch(policy, args)
@@ -215,7 +217,8 @@ def main() -> None:
         results["vllm"] = bench_vllm(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"\nmodel={args.model}  torch threads={results['torch_threads']}  (medians of {args.repeats})")
+    print(f"\nmodel={args.model}  hf dtype={results['hf_dtype']}  torch threads={results['torch_threads']}  "
+          f"(medians of {args.repeats})")
     print(f"{'measure':<44} {'value':>12}")
     if "batch" in results:
         b = results["batch"]

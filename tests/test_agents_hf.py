@@ -193,3 +193,16 @@ def test_make_policy_from_a_saved_directory_and_device_selection(tmp_path):
     assert (device.type, dtype) == (("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32))
     assert policy.device == device
     assert make_policy("tiny").generate(PROMPTS[:1], SamplingParams(max_tokens=3))[0].prompt_token_ids
+
+
+def test_inverse_cdf_sampling_matches_the_distribution():
+    from agents.hf import sample_inverse_cdf
+
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
+    gen = torch.Generator().manual_seed(0)
+    picks = sample_inverse_cdf(probs, torch.rand(20000, generator=gen))
+    freq = torch.bincount(picks, minlength=5).float() / 20000
+    assert freq[1] == 0 and freq[4] == 0
+    assert torch.allclose(freq, probs[0], atol=0.02)
+    edges = sample_inverse_cdf(probs[:2], torch.tensor([0.0, 1.0 - 1e-9]))
+    assert edges.tolist() == [0, 3]
