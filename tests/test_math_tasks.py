@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from fractions import Fraction
 
 import pytest
@@ -99,3 +102,18 @@ def test_knobs_override_presets():
         load_tasks("arith", colour="red")
     with pytest.raises(IndexError):
         load_tasks("arith", n=5)[5]
+
+
+def test_tasks_cli_lists_and_shows():
+    exe = [sys.executable, "-m", "llm_marl_envs.cli", "tasks"]
+    listing = subprocess.run(exe, capture_output=True, text=True, check=True).stdout
+    for name in ("arith", "gsm8k", "math", "math500"):
+        assert any(line.split()[0] == name and len(line.split()) > 1 for line in listing.splitlines()), listing
+    shown = subprocess.run([*exe, "--show", "arith", "-n", "3", "--seed", "4"], capture_output=True, text=True, check=True).stdout
+    src = load_tasks("arith", seed=4)
+    for i in range(3):
+        assert src[i].prompt in shown and f"answer: {src[i].answer}" in shown
+    as_json = subprocess.run([*exe, "--show", "arith", "-n", "2", "--json"], capture_output=True, text=True, check=True).stdout
+    assert [json.loads(x)["id"] for x in as_json.splitlines()] == ["arith-0-1-0", "arith-0-1-1"]
+    bad = subprocess.run([*exe, "--show", "no-such-source"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown task source" in bad.stderr

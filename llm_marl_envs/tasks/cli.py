@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
         meta = {k: v for k, v in task.metadata.items() if k != "solution" and not isinstance(v, (dict, list))}
         if meta:
             print(f"metadata: {meta}")
-    print(f"({len(source)} tasks in {source.name})")
+    print(f"({len(source)} tasks in {source.name})", file=sys.stderr if args.json else sys.stdout)
     return 0
