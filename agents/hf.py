@@ -10,8 +10,10 @@ How ``generate(prompts, params)`` works (one decode loop written here, not ``mod
    tokenised without extra special tokens: ``Generation.prompt_token_ids`` are exactly those ids.
 2. **Shared-prefix reuse**: identical prompts (the many copies of one frozen context in a rollout
    tree, and the ``n`` samples of each prompt) are prefilled once; their KV cache rows are then
-   expanded to one row per sample (``share_prefix=False`` prefills every sample separately; the
-   benchmark compares both).
+   expanded to one row per sample. Distinct prompts of one batch that share a long token prefix
+   (the system prompt and task of every node of a tree; at least ``min_shared_prefix`` tokens)
+   prefill that prefix once and only their own suffixes. ``share_prefix=False`` prefills every
+   sample separately (the benchmark compares both); ``policy.stats`` counts prefilled tokens.
 3. Unique prompts are left-padded into one batch with an attention mask and explicit position ids,
    so padding never changes a prompt's logits; decoding runs all samples in one batch and drops
    finished rows from the cache as they finish.
@@ -117,6 +119,16 @@ def sample_inverse_cdf(probs: Any, uniforms: Any) -> Any:
     return torch.searchsorted(cdf, targets).squeeze(-1).clamp(max=probs.shape[-1] - 1)
 
 
+def _common_prefix_len(sequences: list[list[int]]) -> int:
+    first = sequences[0]
+    n = min(len(p) for p in sequences)
+    for k in range(n):
+        token = first[k]
+        if any(p[k] != token for p in sequences[1:]):
+            return k
+    return n
+
+
 @dataclass
 class _Row:
     """Book-keeping of one sample being decoded."""
@@ -143,6 +155,7 @@ class HFPolicy(ActMixin):
         adapters: dict[str, Any] | None = None,
         max_batch_size: int = 64,
         share_prefix: bool = True,
+        min_shared_prefix: int = 32,
         role: str | None = None,
     ) -> None:
         import torch
@@ -163,6 +176,8 @@ class HFPolicy(ActMixin):
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.share_prefix = share_prefix
+        self.min_shared_prefix = min_shared_prefix
+        self.stats = {"prefills": 0, "prefill_tokens": 0}
         self.default_role = role
         self._torch = torch
         self.eos_ids = self._eos_ids()
@@ -284,16 +299,7 @@ class HFPolicy(ActMixin):
         unique = [list(prompt_ids[requests[group[0]][0]]) for group in chunk]
         if any(len(p) == 0 for p in unique):
             raise ValueError("cannot generate from an empty prompt")
-        width = max(len(p) for p in unique)
-        input_ids = torch.full((len(unique), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(unique), width), dtype=torch.long)
-        for r, ids in enumerate(unique):
-            input_ids[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            mask[r, width - len(ids):] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
-        cache, last_logits = out.past_key_values, out.logits[:, -1, :]
+        cache, last_logits, mask, last_pos = self._prefill(unique)
 
         rows: list[_Row] = []
         expand: list[int] = []
@@ -311,7 +317,7 @@ class HFPolicy(ActMixin):
             cache.batch_select_indices(index)
         logits = last_logits[index]
         mask = mask[index]
-        next_pos = positions[index, -1] + 1
+        next_pos = last_pos[index] + 1
         active = list(range(len(rows)))
         shared_gen = None
         if params.seed is None:
@@ -362,6 +368,51 @@ class HFPolicy(ActMixin):
 
         for row in rows:
             results[row.out_index] = self._finish(row, unique[row.unique_index], params)
+
+    def _prefill(self, unique: list[list[int]]) -> tuple[Any, Any, Any, Any]:
+        """Prefill distinct prompts: ``(cache, last logits [U, V], attention mask [U, L], last position [U])``.
+
+        With ``share_prefix`` and a common token prefix of at least ``min_shared_prefix`` tokens, the
+        prefix is computed once (batch 1), its KV expanded to every prompt, and only the distinct
+        suffixes are prefilled (left-padded after the prefix; padding is masked and position ids
+        stay contiguous, so the logits equal a separate prefill's up to float rounding).
+        """
+        torch = self._torch
+        shared = 0
+        if self.share_prefix and len(unique) > 1:
+            shared = _common_prefix_len(unique)
+            shared = min(shared, min(len(p) for p in unique) - 1)  # every prompt keeps >= 1 own token
+        if shared >= self.min_shared_prefix:
+            prefix = torch.tensor([unique[0][:shared]], device=self.device)
+            out = self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix),
+                             position_ids=torch.arange(shared, device=self.device)[None], use_cache=True)
+            cache = out.past_key_values
+            cache.batch_select_indices(torch.zeros(len(unique), dtype=torch.long, device=self.device))
+            input_ids, suffix_mask = self._left_pad([p[shared:] for p in unique])
+            positions = shared + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+            mask = torch.cat([torch.ones((len(unique), shared), dtype=suffix_mask.dtype, device=self.device),
+                              suffix_mask], dim=1)
+            out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                             past_key_values=cache, use_cache=True)
+            self.stats["prefill_tokens"] += shared + sum(len(p) - shared for p in unique)
+        else:
+            input_ids, mask = self._left_pad(unique)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+            self.stats["prefill_tokens"] += sum(len(p) for p in unique)
+        self.stats["prefills"] += len(unique)
+        return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1]
+
+    def _left_pad(self, sequences: list[list[int]]) -> tuple[Any, Any]:
+        """``[B, W]`` input ids and attention mask, sequences right-aligned (left padding)."""
+        torch = self._torch
+        width = max(len(p) for p in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for r, ids in enumerate(sequences):
+            input_ids[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            mask[r, width - len(ids):] = 1
+        return input_ids.to(self.device), mask.to(self.device)
 
     def _hits_stop(self, row: _Row, stop: Sequence[str], max_stop: int) -> bool:
         tail = self.tokenizer.decode(row.tokens[-(max_stop + 8):], skip_special_tokens=True)

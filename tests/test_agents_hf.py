@@ -126,25 +126,31 @@ def test_stop_strings_eos_and_length(policy):
     assert len(ended.logprobs) == len(ended.token_ids)
 
 
-def test_shared_prefix_prefills_each_unique_prompt_once(policy):
-    rows_per_prefill = []
-    hook = policy.model.register_forward_pre_hook(
-        lambda module, args, kwargs: rows_per_prefill.append(kwargs["input_ids"].shape),
-        with_kwargs=True)
-    try:
-        tree = [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2
-        params = SamplingParams(n=4, max_tokens=6, seed=3)
-        shared = policy.generate(tree, params)
-        first_shared = rows_per_prefill[0]
-        rows_per_prefill.clear()
-        policy.share_prefix = False
-        separate = policy.generate(tree, params)
-        first_separate = rows_per_prefill[0]
-    finally:
-        policy.share_prefix = True
-        hook.remove()
-    assert first_shared[0] == 2 and first_separate[0] == 16
-    assert [g.token_ids for g in shared] == [g.token_ids for g in separate]
+def test_shared_prefix_prefills_each_unique_prompt_once_and_the_common_prefix_once(policy):
+    tree = [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2
+    params = SamplingParams(n=4, max_tokens=6, seed=3)
+    ids = [policy.encode_prompt(c) for c in PROMPTS[:2]]
+    common = next(k for k in range(len(ids[0])) if ids[0][k] != ids[1][k])
+    assert common >= policy.min_shared_prefix
+
+    def run(share: bool, min_shared: int):
+        policy.share_prefix, policy.min_shared_prefix = share, min_shared
+        policy.stats = {"prefills": 0, "prefill_tokens": 0}
+        try:
+            return policy.generate(tree, params), dict(policy.stats)
+        finally:
+            policy.share_prefix, policy.min_shared_prefix = True, 32
+
+    lcp, lcp_stats = run(True, 32)
+    dedupe, dedupe_stats = run(True, 10_000)
+    separate, separate_stats = run(False, 32)
+    assert separate_stats == {"prefills": 16, "prefill_tokens": 8 * (len(ids[0]) + len(ids[1]))}
+    assert dedupe_stats == {"prefills": 2, "prefill_tokens": len(ids[0]) + len(ids[1])}
+    assert lcp_stats == {"prefills": 2, "prefill_tokens": len(ids[0]) + len(ids[1]) - common}
+    assert [g.token_ids for g in lcp] == [g.token_ids for g in dedupe] == [g.token_ids for g in separate]
+    for a, b in zip(lcp, separate, strict=True):
+        assert a.prompt_token_ids == b.prompt_token_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
 
 
 def test_in_place_weight_updates_change_the_next_generation(policy):
