@@ -44,6 +44,7 @@ def sandbox_report(run_check: bool = True) -> dict[str, Any]:
         report.update(backend=None, reason=str(e))
         return report
     report.update(backend=info.name, reason=info.reason, probes=info.probes, drops_uid=info.drops_uid,
+                  seccomp=info.seccomp,
                   private_pidns=info.private_pidns, network_isolated=info.network_isolated,
                   filesystem_isolated=info.filesystem_isolated)
     if run_check:
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     for name, result in (sb.get("probes") or {}).items():
         print(f"          probe {name}: {result}")
     if sb.get("backend"):
-        print(f"          jobs run as a separate uid: {sb['drops_uid']}; private pid namespace: {sb['private_pidns']}; "
+        print(f"          jobs run as a separate uid: {sb['drops_uid']}; seccomp filter: {sb['seccomp']}; "
+              f"private pid namespace: {sb['private_pidns']}; "
               f"network isolated: {sb['network_isolated']}; filesystem isolated: {sb['filesystem_isolated']}")
     if "check_run" in sb:
         print(f"          test run: {sb['check_run']}")

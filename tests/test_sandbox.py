@@ -224,7 +224,8 @@ def test_rlimits_only_backend_warns_loudly(monkeypatch):
     monkeypatch.setattr(backend, "_CHOSEN", backend._CHOSEN)  # restored after the test
     with pytest.warns(RuntimeWarning, match="NO NAMESPACE ISOLATION"):
         info = detect_backend(refresh=True)
-    assert info.name == "rlimits" and not info.network_isolated and not info.filesystem_isolated
+    assert info.name == "rlimits" and not info.filesystem_isolated and not info.private_pidns
+    assert info.network_isolated == info.seccomp  # only the syscall filter keeps it off the network
 
 
 def test_unknown_forced_backend_is_an_error(monkeypatch):

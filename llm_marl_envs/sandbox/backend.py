@@ -4,13 +4,16 @@ Order (DESIGN.md section 3): ``bwrap`` (bubblewrap: every namespace, read-only s
 size-limited tmpfs, clear environment, die-with-parent, capabilities dropped) > ``unshare``
 (network + pid + mount namespaces) > ``rlimits`` (resource limits and a separate uid only; a loud
 warning). Every backend also gets the per-job protections of ``_zygote.py`` (fresh process, new
-session, rlimits, unprivileged uid when root, empty environment, wall-clock kill, output caps).
+session, rlimits, unprivileged uid when root, no-new-privileges, a seccomp filter on x86-64 that
+denies namespace/mount/tracing/keyring/bpf/io_uring syscalls and every socket family but AF_UNIX,
+empty environment, wall-clock kill, output caps).
 
 ``LLM_MARL_SANDBOX=bwrap|unshare|rlimits`` forces a backend (for tests of the weaker ones).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -37,6 +40,7 @@ class BackendInfo:
     reason: str
     probes: dict[str, str] = field(default_factory=dict)
     drops_uid: bool = False
+    seccomp: bool = False
     private_pidns: bool = False
     network_isolated: bool = False
     filesystem_isolated: bool = False
@@ -176,6 +180,11 @@ def _probe(backend: str) -> str | None:
         if b"probe" not in out:
             tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
             return f"probe failed: {tail[0][:200]}"
+        try:
+            hello = json.loads(out[4 : 4 + int.from_bytes(out[:4], "big")])
+            _SECCOMP_WORKS[backend] = bool(hello.get("seccomp"))
+        except (ValueError, TypeError):
+            _SECCOMP_WORKS[backend] = False
         return None
     except OSError as e:
         return f"could not start: {e}"
@@ -186,6 +195,7 @@ def _probe(backend: str) -> str | None:
 
 _LOCK = threading.Lock()
 _CHOSEN: BackendInfo | None = None
+_SECCOMP_WORKS: dict[str, bool] = {}  # backend -> whether its jobs got the syscall filter in the probe
 
 
 def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
@@ -197,13 +207,16 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
         reason = "unshare works (network + pid namespaces); stronger backends unavailable"
     else:
         reason = "NO NAMESPACE ISOLATION: rlimits, a separate uid and wall-clock kill only"
+    seccomp = _SECCOMP_WORKS.get(name, False)
+    reason += "; seccomp filter on" if seccomp else "; NO seccomp filter (not x86-64 or prctl refused)"
     if name != "bwrap" and root and not stdlib_world_readable():
         reason += "; the job uid cannot read the stdlib, so only preloaded modules import"
     if failed:
         reason += f" ({failed})"
     return BackendInfo(
-        name=name, reason=reason, probes=dict(probes), drops_uid=root,
-        private_pidns=name in ("bwrap", "unshare"), network_isolated=name in ("bwrap", "unshare"),
+        name=name, reason=reason, probes=dict(probes), drops_uid=root, seccomp=seccomp,
+        private_pidns=name in ("bwrap", "unshare"),
+        network_isolated=name in ("bwrap", "unshare") or seccomp,  # the filter allows AF_UNIX sockets only
         filesystem_isolated=name == "bwrap",
     )
 
