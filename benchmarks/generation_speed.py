@@ -11,7 +11,8 @@ Measures (generated tokens/s, fixed-length generation: EOS disabled so every sam
    measures the loop's rate). Target: batch >= 4x sequential.
 2. ``tree``: a [2, 4] rollout tree (1 task prompt -> 2 thinker messages -> 4 reasoner messages each;
    10 generations) on a long shared context, with shared-prefix reuse (each distinct prompt
-   prefilled once) and without (every sample prefilled on its own); outputs are checked identical.
+   prefilled once, and the reasoners' common task prefix once) and without (every sample prefilled
+   on its own); outputs are compared (identical in float32; bfloat16 rounding may differ by batch).
 3. ``vllm``: the same batch through ``VLLMPolicy`` in the vLLM virtual environment
    (``--vllm-python``, default ``/work/vllm-venv/bin/python`` when present), against (1)'s batch.
 

@@ -212,3 +212,16 @@ def test_inverse_cdf_sampling_matches_the_distribution():
     assert torch.allclose(freq, probs[0], atol=0.02)
     edges = sample_inverse_cdf(probs[:2], torch.tensor([0.0, 1.0 - 1e-9]))
     assert edges.tolist() == [0, 3]
+
+
+def test_batches_larger_than_max_batch_size_are_split_without_changing_results(policy):
+    params = SamplingParams(n=2, max_tokens=8, seed=9)
+    whole = policy.generate(PROMPTS, params)
+    policy.max_batch_size = 3
+    try:
+        split = policy.generate(PROMPTS, params)
+    finally:
+        policy.max_batch_size = 64
+    assert len(split) == 2 * len(PROMPTS)
+    assert [g.token_ids for g in split] == [g.token_ids for g in whole]
+    assert [g.prompt_token_ids for g in split] == [g.prompt_token_ids for g in whole]
