@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diag-buckets", type=int, help="frozen contexts for the credit diagnostics (0: skip)")
     parser.add_argument("--out", help="output folder (default: benchmarks/results/credit-<preset>)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild results.md and the plots from an existing --out/results.json (e.g. a partial run)")
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: all cores, or 1 when the machine is already overloaded)")
 
@@ -64,8 +66,15 @@ def configure_threads(threads: int | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark; 0 on success."""
-    from .credit import run_credit_benchmark
+    from .credit import report_from_json, run_credit_benchmark
     from .presets import get_preset
+
+    if args.report_only:
+        if not args.out:
+            print("llm-marl bench credit --report-only needs --out FOLDER (holding results.json)", file=sys.stderr)
+            return 2
+        report_from_json(Path(args.out))
+        return 0
 
     model = args.model
     if args.embedded:

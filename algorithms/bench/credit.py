@@ -288,8 +288,9 @@ def finish(results: dict[str, Any], out: Path, *, plots: bool = True, log: Log |
         files.append(plot_diagnostics(results["summary"], out).name)
     results["plots"] = files
     preset = results["preset"]
+    partial = " — PARTIAL: the run was interrupted; only the finished runs are summarised" if results.get("partial") else ""
     header = (
-        f"# Credit-assignment benchmark ({preset['name']})\n\n"
+        f"# Credit-assignment benchmark ({preset['name']}){partial}\n\n"
         f"B = {preset['budget']} evaluator calls per training task, {preset['tasks_per_iter']} tasks per iteration, "
         f"{preset['iterations']} iterations (one optimiser step each), seeds {list(preset['seeds'])}; "
         f"held-out tasks: {results['tasks'].get('n_eval')} (disjoint from training, checked). "
@@ -308,6 +309,14 @@ def finish(results: dict[str, Any], out: Path, *, plots: bool = True, log: Log |
     if log:
         log("\n" + table + footer)
     return table
+
+
+def report_from_json(out: Path, *, plots: bool = True, log: Log | None = print) -> str:
+    """Rebuild the table and plots from ``out/results.json`` (also from a partial, interrupted run)."""
+    results = json.loads((out / "results.json").read_text())
+    if "wall_s" not in results:
+        results["partial"] = True
+    return finish(results, out, plots=plots, log=log)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
