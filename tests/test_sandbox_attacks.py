@@ -550,3 +550,17 @@ def test_seccomp_denies_namespaces_tracing_and_network_sockets(sb):
     assert "ALLOWED" not in r.stdout, r.stdout
     assert "unix b'x'" in r.stdout
     assert r.stdout.count("EPERM") == 9, r.stdout
+
+
+def test_files_left_in_shared_temp_dirs_are_removed_without_fs_isolation():
+    # The weakest backend cannot stop writes to world-writable host dirs; it removes them after the job.
+    tag = uuid.uuid4().hex
+    paths = [f"/tmp/left_{tag}", f"/var/tmp/left_{tag}", f"/dev/shm/left_{tag}"]
+    with Sandbox(workers=1, backend="rlimits") as pool:
+        if pool._all[0].uid is None:
+            pytest.skip("not root: jobs share the harness uid, nothing to attribute files by")
+        r = pool.run_python(_writes(paths) + "import os\nos.makedirs('/tmp/dir_" + tag + "/x')\n")
+        assert r.status == "ok", r
+        assert f"WROTE /tmp/left_{tag}" in r.stdout  # the write itself succeeded (no private /tmp here)
+    for p in [*paths, f"/tmp/dir_{tag}"]:
+        assert not Path(p).exists(), f"{p} outlived its job"

@@ -300,10 +300,11 @@ PRELOAD = (
 
 
 class Zygote:
-    def __init__(self, uid: int | None, private_pidns: bool, workroot: str) -> None:
+    def __init__(self, uid: int | None, private_pidns: bool, workroot: str, scrub: tuple[str, ...] = ()) -> None:
         self.uid = uid
         self.private_pidns = private_pidns
         self.workroot = workroot
+        self.scrub = scrub if uid is not None else ()
         self.counter = 0
         self.code_cache: dict = {}
         self.cmd_fd = os.dup(0)
@@ -447,6 +448,7 @@ class Zygote:
         for fd in (*readers, pidfd):
             os.close(fd)
         self.remove_tree(workdir)
+        self.scrub_shared_dirs()
         if os.WIFSIGNALED(wait_status):
             exit_code = -os.WTERMSIG(wait_status)
         else:
@@ -484,6 +486,25 @@ class Zygote:
                 self.code_cache.clear()
             self.code_cache[key] = code
         return code
+
+    def scrub_shared_dirs(self) -> None:
+        """Without a private file system: delete what the job's uid left in world-writable dirs
+        (``/tmp``, ``/var/tmp``, ``/dev/shm``); the uid is unique to this worker, so nothing else goes."""
+        for folder in self.scrub:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_uid != self.uid:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        self.remove_tree(entry.path)
+                    else:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
 
     def sweep(self, pid: int) -> int:
         """Kill every process the job left behind; return how many were found."""
@@ -725,7 +746,8 @@ def main(argv: list[str]) -> int:
 
     gc.collect()
     gc.freeze()  # forked children never traverse (and so never copy) the zygote's objects
-    Zygote(uid, opts.get("pidns") == "1", workroot).serve()
+    scrub = tuple(d for d in opts.get("scrub", "").split(":") if d)
+    Zygote(uid, opts.get("pidns") == "1", workroot, scrub).serve()
     return 0
 
 

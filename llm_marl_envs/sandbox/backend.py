@@ -30,6 +30,7 @@ BACKENDS = ("bwrap", "unshare", "rlimits")
 ZYGOTE_PATH = Path(_zygote.__file__).resolve()
 SANDBOX_ZYGOTE = "/sandbox/zygote.py"  # where bubblewrap shows the zygote inside the sandbox
 WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
+SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm"  # host dirs a job could write without bwrap; cleaned after each job
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,9 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]
         flags = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
         if not is_root:
             flags = ["--map-root-user", *flags]
-        return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}"]
+        return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
     if backend == "rlimits":
-        return [*zygote, "pidns=0", f"workroot={_host_workroot()}"]
+        return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
     raise ValueError(f"unknown sandbox backend {backend!r}; choose from {BACKENDS}")
 
 
