@@ -218,3 +218,15 @@ def test_mbpp_challenge_tests_pass(verifier):
              if t.metadata["challenge_test_list"]]
     assert len(tasks) == 11
     assert _sweep(verifier, tasks) == []
+
+
+def test_main_block_of_a_solution_does_not_run_under_verification(sb):
+    program = ADD + "if __name__ == '__main__':\n    print(add(int(input()), 1))\n"
+    assert verify_code(program, ADD_TESTS, sandbox=sb).correct
+
+
+def test_dataclasses_and_pickle_work_in_solutions(sb):
+    program = ("from __future__ import annotations\nimport dataclasses, pickle\n"
+               "@dataclasses.dataclass\nclass P:\n    x: int\n"
+               "def add(a, b):\n    return pickle.loads(pickle.dumps(P(a + b))).x\n")
+    assert verify_code(program, ADD_TESTS, sandbox=sb).correct

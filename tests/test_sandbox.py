@@ -262,3 +262,9 @@ def test_doctor_reports_backend_data_and_packages(capsys):
     assert report["sandbox"]["backend"] == BACKEND.name
     assert report["data"]["mbpp"].endswith("mbpp.jsonl")
     assert set(report["packages"]) >= {"torch", "transformers", "vllm", "openai"}
+
+
+def test_script_semantics_main_block_and_pickle(sb):
+    code = ("import pickle, sys\nclass K:\n    pass\n"
+            "if __name__ == '__main__':\n    print(type(pickle.loads(pickle.dumps(K()))).__name__, sys.argv)\n")
+    assert sb.run_python(code).stdout == "K ['solution.py']\n"

@@ -111,6 +111,19 @@ def _child_setup(job: dict, fds: dict, uid: int | None, workdir: str) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def _fresh_module(name: str) -> dict:
+    """The globals of a new module registered in ``sys.modules`` (pickle, dataclasses and
+    ``typing.get_type_hints`` look classes' modules up there)."""
+    import builtins
+    import types
+
+    module = types.ModuleType(name)
+    module.__dict__["__builtins__"] = builtins
+    module.__file__ = "solution.py"
+    sys.modules[name] = module
+    return module.__dict__
+
+
 def _exit_code_of(exc: BaseException) -> int:
     if isinstance(exc, SystemExit):
         code = exc.code
@@ -154,7 +167,7 @@ def _flush_and_exit(code: int) -> None:
 
 def _child_run(job: dict) -> None:
     """Plain mode: behave like ``python solution.py``."""
-    g = {"__name__": "__main__", "__builtins__": __builtins__}
+    g = _fresh_module("__main__")
     try:
         code = compile(job["source"], "solution.py", "exec")
         exec(code, g)
@@ -175,7 +188,6 @@ def _child_verify(job: dict) -> None:
     _write, _read, _exec, _compile, _len = os.write, os.read, exec, compile, len
     _type, _isinstance, _id, _repr = type, isinstance, id, repr
     _base = BaseException
-    import builtins as _builtins
 
     _plain_eq = _PLAIN_EQ or _make_plain_eq(_type, _isinstance, _id, _len)
 
@@ -200,7 +212,8 @@ def _child_verify(job: dict) -> None:
     def truth(value: object, negate: bool = False) -> bool:
         return _plain_truth(value, negate, _type, _isinstance)
 
-    g = {"__name__": "__main__", "__builtins__": _builtins}
+    # not "__main__": a solution's ``if __name__ == "__main__":`` demo (reading stdin) must not run
+    g = _fresh_module("solution")
     try:
         code = _compile(job["source"], "solution.py", "exec")
     except _base as exc:  # SyntaxError, ValueError (null bytes), RecursionError ...
