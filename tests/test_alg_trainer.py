@@ -59,20 +59,24 @@ def digit_trainer(cfg: TrainConfig, policy=None, **kw) -> Trainer:
 
 @pytest.mark.parametrize("learner", LEARNERS.names())
 def test_every_learner_runs_two_iterations_on_builtin_tasks(learner, tmp_path):
+    core = learner in ("grpo", "mappo", "ccpo", "c3")  # variants of them run one iteration
+    iterations = 2 if core else 1
     cfg = TrainConfig(learner=learner, env_kwargs={"prompt_style": "compact"}, task_kwargs={"difficulty": 1},
-                      budget=4, tasks_per_iter=2, iterations=2, n_eval=2, eval_k=2, eval_every=1, max_tokens=6,
+                      budget=4, tasks_per_iter=2, iterations=iterations, n_eval=2, eval_k=2, eval_every=1, max_tokens=6,
                       out_dir=str(tmp_path), progress=False, tensorboard=learner == "c3")
     result = Trainer(cfg, policy=tiny_policy()).train()
     hist = result.history
-    assert [h["iteration"] for h in hist] == [0, 1, 2]
+    assert [h["iteration"] for h in hist] == list(range(iterations + 1))
     # matched budget: B evaluator calls per training task, whatever the learner
-    assert [h["evaluator_calls"] for h in hist] == [0, 8, 16]
-    assert hist[2]["generated_tokens"] > hist[1]["generated_tokens"] > 0
-    assert hist[2]["wall_s"] >= hist[1]["wall_s"] > 0
+    assert [h["evaluator_calls"] for h in hist] == [8 * i for i in range(iterations + 1)]
+    assert hist[-1]["generated_tokens"] > hist[0]["generated_tokens"] == 0
+    assert hist[-1]["wall_s"] > 0
+    if core:
+        assert hist[2]["generated_tokens"] > hist[1]["generated_tokens"] and hist[2]["wall_s"] >= hist[1]["wall_s"]
     for h in hist:
         assert {"eval/greedy_accuracy", "eval/pass@2", "eval/pass@1"} <= set(h)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]
+    assert [json.loads(x)["iteration"] for x in lines] == list(range(iterations + 1))
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["learner"] == learner and "estimator_config" in saved
     assert (tmp_path / "checkpoint" / "state.pt").exists()
