@@ -43,11 +43,13 @@ class PlanSettings:
     """Per-iteration plan inputs."""
 
     budget: int
+    """B: terminal-evaluator calls per task."""
     fanout: tuple[int, ...] | None
+    """C3 tree fan-out (None: :func:`default_fanout`)."""
     seed: int
-    roles: Sequence[str]
-    sampling: SamplingParams
+    """Seed of this iteration's rollouts."""
     env: EnvInfo | None = None
+    """The env's :class:`EnvInfo` (None: ``runner.plan_env_info``)."""
 
 
 Plan = Callable[[Any, Sequence[Any], PlanSettings], RolloutBatch]

@@ -39,6 +39,7 @@ from llm_marl_envs.policy import SamplingParams
 from llm_marl_envs.tasks import load_tasks
 
 from .batch import RolloutBatch
+from .checkpoint import load_state, rng_state, save_state, set_rng_state
 from .config import TrainConfig
 from .critic import TextCritic, critic_targets, fit_critic
 from .diagnostics import leak_rate
@@ -47,6 +48,7 @@ from .evaluation import evaluate, normalize_prompt
 from .learners import LEARNERS
 from .logprobs import completion_logprobs
 from .losses import LOSSES
+from .metrics_log import MetricsLogger
 from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
 from .policies import build_slots, generators, unique_models
 
@@ -123,11 +125,11 @@ class Trainer:
         self.estimator_state: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.spent = {"evaluator_calls": 0, "generated_tokens": 0, "wall_s": 0.0}
-        self._writer = None
+        self.metrics = MetricsLogger(self.out_dir, tensorboard=cfg.tensorboard)
         if cfg.resume and (self.out_dir / "checkpoint" / "state.pt").exists():
             self.load_checkpoint()
         else:
-            (self.out_dir / "metrics.jsonl").write_text("")
+            self.metrics.rewrite([])
             (self.out_dir / "config.json").write_text(json.dumps(
                 {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan},
                 indent=2, default=repr))
@@ -153,16 +155,15 @@ class Trainer:
                 self.callbacks["on_iteration_end"](self, record)
         if bar is not None:
             bar.close()
-        if self._writer is not None:
-            self._writer.flush()
+        self.metrics.flush()
         return TrainResult(history=list(self.history), out_dir=self.out_dir, config=self.cfg.to_dict())
 
     def step(self, iteration: int) -> dict[str, Any]:
         """One iteration: rollouts, credits, critic and policy updates. Returns the log record."""
         t0 = time.perf_counter()
         tasks = self.sample_tasks(iteration)
-        settings = PlanSettings(budget=self.cfg.budget, fanout=self.cfg.fanout, seed=_iteration_seed(self.cfg.seed, iteration),
-                                roles=self.roles, sampling=self.sampling, env=self.env)
+        settings = PlanSettings(budget=self.cfg.budget, fanout=self.cfg.fanout,
+                                seed=_iteration_seed(self.cfg.seed, iteration), env=self.env)
         restart_counters(self.runner)
         batch = self.plan(self.runner, tasks, settings)
         t_rollout = time.perf_counter() - t0
@@ -324,22 +325,11 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         record = {k: _jsonable(v) for k, v in record.items()}
         self.history.append(record)
-        with (self.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.cfg.tensorboard:
-            if self._writer is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writer = SummaryWriter(str(self.out_dir / "tb"))
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "iteration":
-                    self._writer.add_scalar(k, v, record["iteration"])
+        self.metrics.log(record)
 
     def save_checkpoint(self) -> Path:
         """Write ``out_dir/checkpoint/state.pt`` atomically (models, optimisers, critic, RNG, counters)."""
-        ckpt = self.out_dir / "checkpoint"
-        ckpt.mkdir(parents=True, exist_ok=True)
-        state = {
+        return save_state(self.out_dir / "checkpoint" / "state.pt", {
             "iteration": self.iteration,
             "models": [m.state_dict() for m in self.models],
             "optimizers": [o.state_dict() for o in self.optimizers],
@@ -348,17 +338,12 @@ class Trainer:
             "estimator_state": self.estimator_state,
             "history": self.history,
             "spent": self.spent,
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-        }
-        tmp = ckpt / "state.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(ckpt / "state.pt")
-        return ckpt / "state.pt"
+            "rng": rng_state(),
+        })
 
     def load_checkpoint(self) -> None:
         """Restore everything :meth:`save_checkpoint` wrote, and truncate metrics.jsonl to match."""
-        state = torch.load(self.out_dir / "checkpoint" / "state.pt", weights_only=False)
+        state = load_state(self.out_dir / "checkpoint" / "state.pt")
         for m, sd in zip(self.models, state["models"], strict=True):
             m.load_state_dict(sd)
         for o, sd in zip(self.optimizers, state["optimizers"], strict=True):
@@ -370,14 +355,8 @@ class Trainer:
         self.estimator_state = state["estimator_state"]
         self.history = state["history"]
         self.spent = state["spent"]
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        with (self.out_dir / "metrics.jsonl").open("w", encoding="utf-8") as f:
-            for record in self.history:
-                f.write(json.dumps(record) + "\n")
+        set_rng_state(state["rng"])
+        self.metrics.rewrite(self.history)
 
 
 # ---------------------------------------------------------------------- helpers

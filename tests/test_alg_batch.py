@@ -34,8 +34,7 @@ def runner(env_id="llm-marl/MathDyad-v0"):
 
 
 def settings(r, budget=8):
-    return PlanSettings(budget=budget, fanout=None, seed=3, roles=list(r.plan_env_info.roles),
-                        sampling=SamplingParams(), env=r.plan_env_info)
+    return PlanSettings(budget=budget, fanout=None, seed=3, env=r.plan_env_info)
 
 
 def test_tree_batch_rows_groups_and_budget():
