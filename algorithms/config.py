@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,10 @@ class TrainConfig:
         return LossConfig(name=self.loss, clip_eps=self.clip_eps, dual_clip=self.dual_clip, kl_coef=self.kl_coef)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """Fields as a dict (shallow: objects inside ``env_kwargs``, e.g. a verifier, are not copied)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("estimator_kwargs", "env_kwargs", "task_kwargs", "eval_task_kwargs"):
+            d[key] = dict(d[key])
         if d["fanout"] is not None:
             d["fanout"] = list(d["fanout"])
         return d
