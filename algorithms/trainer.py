@@ -13,8 +13,9 @@ Per iteration ``i``:
 5. fit the critic on this batch, if any;
 6. policy update: per trainable model, ``ppo_epochs`` optimiser steps, each over the whole batch
    with gradient accumulation over micro-batches (the loss normaliser is the whole batch's);
-7. log spending (evaluator calls, generated tokens, wall time), rewards, credit statistics; evaluate
-   every ``eval_every`` iterations (greedy accuracy, pass@k, mean@k); checkpoint.
+7. log spending (cumulative training evaluator calls, generated tokens and wall time; evaluation is
+   reported apart under ``eval/*``), rewards, credit statistics; evaluate every ``eval_every``
+   iterations (greedy accuracy, pass@k, pass@1); checkpoint.
 
 Checkpoints hold the models, optimisers, critic, estimator state, RNG states, counters and history,
 so a run killed after iteration ``i`` and resumed continues with exactly the same numbers.
@@ -310,9 +311,12 @@ class Trainer:
         return picked
 
     def evaluate(self, iteration: int) -> dict[str, Any]:
-        """Greedy team accuracy and pass@k / mean@k on the held-out tasks."""
+        """Greedy team accuracy and pass@k / pass@1 on the held-out tasks (``eval/*`` keys; its
+        evaluator calls and wall time are reported apart from the training budget)."""
+        t0 = time.perf_counter()
         res = evaluate(self.runner, self.eval_list, k=self.cfg.eval_k, sampling=self.sampling,
                        seed=_iteration_seed(self.cfg.seed, iteration) + 1)
+        res["eval/wall_s"] = time.perf_counter() - t0
         if "on_eval" in self.callbacks:
             self.callbacks["on_eval"](self, res)
         return res
