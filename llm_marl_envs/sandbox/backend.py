@@ -28,7 +28,8 @@ from . import _zygote
 
 BACKENDS = ("bwrap", "unshare", "rlimits")
 ZYGOTE_PATH = Path(_zygote.__file__).resolve()
-SANDBOX_ZYGOTE = "/sandbox/zygote.py"  # where bubblewrap shows the zygote inside the sandbox
+SANDBOX_DIR = "/sandbox"  # where bubblewrap shows the worker's three files inside the sandbox
+SANDBOX_FILES = ("_zygote.py", "_child.py", "_seccomp.py")
 WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
 SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm"  # host dirs a job could write without bwrap; cleaned after each job
 
@@ -132,8 +133,10 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]
         cmd += _system_binds()
         cmd += ["--proc", "/proc", "--dev", "/dev",
                 "--perms", "0711", "--size", str(WORK_TMPFS_BYTES), "--tmpfs", "/tmp",
-                "--ro-bind", str(ZYGOTE_PATH), SANDBOX_ZYGOTE, "--chdir", "/tmp",
-                py, "-I", "-S", SANDBOX_ZYGOTE, *opts, "pidns=1", "workroot=/tmp"]
+                "--chdir", "/tmp"]
+        for name in SANDBOX_FILES:
+            cmd += ["--ro-bind", str(ZYGOTE_PATH.parent / name), f"{SANDBOX_DIR}/{name}"]
+        cmd += [py, "-I", "-S", f"{SANDBOX_DIR}/_zygote.py", *opts, "pidns=1", "workroot=/tmp", "private_dev=1"]
         return cmd
     zygote = [py, "-I", "-S", str(ZYGOTE_PATH), *opts]
     if backend == "unshare":

@@ -1,0 +1,255 @@
+"""What runs in the forked child of a sandbox worker, around the untrusted program.
+
+``child_setup`` turns the fresh fork into a sandboxed process (new session, only fds 0-2 (3-4 in
+verify mode), rlimits, unprivileged uid, no-new-privileges, seccomp filter, private work dir, clean
+environment); ``child_run`` then behaves like ``python solution.py``; ``child_verify`` loads the
+solution and runs the test driver, streaming per-test records to fd 3 and, at the end, the nonce it
+reads from fd 4 only after the tests ran. Standard library only: ``_zygote.py`` loads it inside the
+sandbox and sets ``LIBC``, ``SECCOMP`` and ``PLAIN_EQ`` before any fork.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+MEMORY_EXIT = 125  # exit code of a child whose program died of MemoryError
+LOAD_FAIL = "L"  # result-channel records (verify mode): load failure, pass, fail, end
+RESULT_FD = 3  # verify mode: per-test records go to this fd
+NONCE_FD = 4  # verify mode: the nonce is read from this fd, only after every test ran
+
+LIBC = None  # ctypes handle to libc (prctl), set by the zygote
+SECCOMP = None  # (pointer to struct sock_fprog, keep-alive objects), set by the zygote once verified
+PLAIN_EQ = None  # the checked equality for test asserts, built by the zygote before any job
+
+
+def child_setup(job: dict, fds: dict, uid: int | None, workdir: str) -> None:
+    import fcntl
+    import resource
+
+    os.setsid()
+    # Move the sources out of the way first so that no dup2 below clobbers another source.
+    high = {name: fcntl.fcntl(fd, fcntl.F_DUPFD, 200) for name, fd in fds.items()}
+    targets = {"stdin": 0, "out": 1, "err": 2, "res": RESULT_FD, "nonce": NONCE_FD}
+    for name, fd in high.items():
+        os.dup2(fd, targets[name])
+    os.closerange(max(targets[name] for name in high) + 1, 65536)
+    mem = int(job["memory_mb"]) * 1024 * 1024
+    cpu = int(job["cpu_s"])
+    limits = [
+        (resource.RLIMIT_AS, mem),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_FSIZE, int(job["fsize"])),
+        (resource.RLIMIT_NOFILE, int(job["nofile"])),
+        (resource.RLIMIT_NPROC, int(job["nproc"])),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    for which, value in limits:
+        hard = value + 1 if which == resource.RLIMIT_CPU else value
+        resource.setrlimit(which, (value, hard))
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            os._exit(126)
+    if LIBC is not None:
+        LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries cannot raise privileges
+        if SECCOMP is not None and LIBC.prctl(22, 2, SECCOMP[0], 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+            os._exit(126)  # the filter was verified at start-up; refuse to run without it
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir})
+    sys.argv = ["solution.py"]
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _fresh_module(name: str) -> dict:
+    """The globals of a new module registered in ``sys.modules`` (pickle, dataclasses and
+    ``typing.get_type_hints`` look classes' modules up there)."""
+    import builtins
+    import types
+
+    module = types.ModuleType(name)
+    module.__dict__["__builtins__"] = builtins
+    module.__file__ = "solution.py"
+    sys.modules[name] = module
+    return module.__dict__
+
+
+def _exit_code_of(exc: BaseException) -> int:
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code & 0xFF
+        try:
+            sys.stderr.write(f"{code}\n")
+        except BaseException:
+            pass
+        return 1
+    if isinstance(exc, MemoryError):
+        return MEMORY_EXIT
+    return 1
+
+
+def _print_exc(exc: BaseException) -> None:
+    try:
+        import traceback
+
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next  # hide the harness's own frames, as ``python solution.py`` would
+        traceback.print_exception(type(exc), exc, tb)
+    except BaseException:
+        try:
+            os.write(2, f"{type(exc).__name__}\n".encode())
+        except BaseException:
+            pass
+
+
+def _flush_and_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def child_run(job: dict) -> None:
+    """Plain mode: behave like ``python solution.py``."""
+    g = _fresh_module("__main__")
+    try:
+        code = compile(job["source"], "solution.py", "exec")
+        exec(code, g)
+    except BaseException as exc:  # noqa: BLE001 - untrusted code may raise anything
+        if not isinstance(exc, SystemExit):
+            _print_exc(exc)
+        _flush_and_exit(_exit_code_of(exc))
+    _flush_and_exit(0)
+
+
+def child_verify(job: dict) -> None:
+    """Verify mode: load the solution, then the tests, streaming one record per test to RESULT_FD.
+
+    Every reference used after the solution ran is captured first (the solution may patch
+    builtins, ``os`` or ``sys``). The nonce is read from NONCE_FD only after every test ran, so it
+    is not in this process's memory while untrusted code runs.
+    """
+    _write, _read, _exec, _compile, _len = os.write, os.read, exec, compile, len
+    _type, _isinstance, _id, _repr = type, isinstance, id, repr
+    _base = BaseException
+
+    _plain_eq = PLAIN_EQ or make_plain_eq(_type, _isinstance, _id, _len)
+
+    def record(line: str) -> None:
+        data = (line + "\n").encode("ascii", "replace")
+        while data:
+            n = _write(RESULT_FD, data)
+            data = data[n:]
+
+    def passed(i: int) -> None:
+        record(f"P {int(i)}")
+
+    def failed(i: int, exc: BaseException | None = None) -> None:
+        name = "?"
+        try:
+            name = _type(exc).__name__ if exc is not None else "AssertionError"
+            name = "".join(c for c in str(name) if c.isalnum() or c == "_")[:60] or "?"
+        except _base:
+            pass
+        record(f"F {int(i)} {name}")
+
+    def truth(value: object, negate: bool = False) -> bool:
+        return _plain_truth(value, negate, _type, _isinstance)
+
+    # not "__main__": a solution's ``if __name__ == "__main__":`` demo (reading stdin) must not run
+    g = _fresh_module("solution")
+    try:
+        code = _compile(job["source"], "solution.py", "exec")
+    except _base as exc:  # SyntaxError, ValueError (null bytes), RecursionError ...
+        _print_exc(exc)
+        record(f"{LOAD_FAIL} {_type(exc).__name__}")
+        _flush_and_exit(1)
+    try:
+        _exec(code, g)
+    except _base as exc:  # noqa: BLE001
+        if not _isinstance(exc, SystemExit):
+            _print_exc(exc)
+        try:
+            record(f"{LOAD_FAIL} {_type(exc).__name__}")
+        except _base:
+            pass
+        _flush_and_exit(_exit_code_of(exc))
+    try:
+        setup = job.get("setup") or ""
+        if setup:
+            _exec(job.get("_setup_code") or _compile(setup, "test_setup.py", "exec"), g)
+        driver_code = job.get("_driver_code") or _compile(job["driver"], "tests.py", "exec")
+        _exec(driver_code, g)
+        driver = g.pop("__harness_driver__")
+        driver(passed, failed, _plain_eq, truth)
+    except _base as exc:  # noqa: BLE001 - a broken test harness stage fails the remaining tests
+        _print_exc(exc)
+        record(f"X {_type(exc).__name__}")
+    nonce = _read(NONCE_FD, 256).decode("ascii", "replace").strip()
+    record(f"END {nonce}")
+    _flush_and_exit(0)
+
+
+def make_plain_eq(_type, _isinstance, _id, _len):
+    """Equality for rewritten ``assert a == b`` / ``assert a != b``: refuses (returns False for) any
+    object whose ``__eq__``/``__ne__`` is written in Python, e.g. an AlwaysEqual hack, looking inside
+    lists, tuples, dicts and sets. Built before the solution runs, from captured builtins."""
+    slot_types = (_type(object.__eq__), _type([].__eq__), _type(len), _type(int.__eq__))
+    containers = (list, tuple, set, frozenset)
+    _all, _getattr, _bool = all, getattr, bool
+    trusted = set()  # stdlib comparisons written in Python (Counter since 3.10, Fraction)
+    for mod, cls in (("collections", "Counter"), ("fractions", "Fraction")):
+        try:
+            klass = getattr(__import__(mod), cls)
+            trusted.update(_id(klass.__dict__[m]) for m in ("__eq__", "__ne__") if m in klass.__dict__)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def trusted_cmp(fn: object) -> bool:
+        return _isinstance(fn, slot_types) or _id(fn) in trusted
+
+    def safe(x: object, depth: int = 0) -> bool:
+        t = _type(x)
+        if not trusted_cmp(_getattr(t, "__eq__", None)) or not trusted_cmp(_getattr(t, "__ne__", None)):
+            return False
+        if depth > 50:
+            return False
+        if _isinstance(x, containers):
+            return _all(safe(y, depth + 1) for y in x)
+        if _isinstance(x, dict):
+            return _all(safe(k, depth + 1) and safe(v, depth + 1) for k, v in x.items())
+        return True
+
+    def plain_eq(a: object, b: object, negate: bool = False) -> bool:
+        try:
+            if not (safe(a) and safe(b)):
+                return False
+            return _bool(a == b) != negate
+        except RecursionError:
+            return False
+
+    return plain_eq
+
+
+def _plain_truth(value, negate, _type, _isinstance) -> bool:
+    """Truth for rewritten ``assert x`` / ``assert not x``: objects with a Python-level ``__bool__``
+    or ``__len__`` (which could lie either way) fail."""
+    t = _type(value)
+    slot = (_type(object.__eq__), _type([].__len__), _type(len), _type(int.__eq__))
+    for name in ("__bool__", "__len__"):
+        attr = getattr(t, name, None)
+        if attr is not None and not _isinstance(attr, slot):
+            return False
+    return bool(value) != negate
