@@ -208,6 +208,7 @@ def test_fallback_backends_run_and_enforce_limits(name):
     why = _probe(name)
     if why is not None:
         pytest.skip(f"{name} unavailable here: {why}")
+    shm_mode = os.stat("/dev/shm").st_mode if os.path.isdir("/dev/shm") else None
     with Sandbox(workers=1, backend=name) as pool:
         assert pool.backend.name == name
         assert pool.run_python("print(40 + 2)").stdout == "42\n"
@@ -215,6 +216,8 @@ def test_fallback_backends_run_and_enforce_limits(name):
         assert pool.run_python("x = bytearray(2 * 1024 ** 3)", memory_mb=256).status == "memory"
         r = pool.run_python("import os\nprint(sorted(os.environ))")
         assert r.stdout == "['HOME', 'LANG', 'PATH', 'TMPDIR']\n"
+    if shm_mode is not None:
+        assert os.stat("/dev/shm").st_mode == shm_mode, "a worker changed the host's /dev/shm"
 
 
 def test_rlimits_only_backend_warns_loudly(monkeypatch):
