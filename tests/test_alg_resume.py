@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-TIMING = ("wall_s", "rollout_s")
+TIMING = ("wall_s", "rollout_s", "eval/wall_s")
 
 
 def config(learner: str, out_dir: str, iterations: int = 3):
