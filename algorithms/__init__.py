@@ -33,6 +33,8 @@ _LAZY = {
     "LossConfig": "algorithms.losses",
     "LOSSES": "algorithms.losses",
     "PLANS": "algorithms.plans",
+    "PRESETS": "algorithms.presets",
+    "preset_config": "algorithms.presets",
     "ReplayBucket": "algorithms.diagnostics",
     "collect_replay_buckets": "algorithms.diagnostics",
     "credit_diagnostics": "algorithms.diagnostics",

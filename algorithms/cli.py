@@ -1,8 +1,8 @@
 """``llm-marl train``: train agents with a credit-assignment learner.
 
 Every :class:`~algorithms.config.TrainConfig` field is an option (``--lr 3e-5``,
-``--estimator-kwargs '{"std_normalize": false}'``, ``--fanout 2,4``); ``--config run.toml`` loads a
-file first and options override it; ``--set key=value`` is the generic form. ``--list`` prints the
+``--estimator-kwargs '{"std_normalize": false}'``, ``--fanout 2,4``); ``--preset c3_table3`` starts
+from a paper preset, ``--config run.toml`` loads a file over it, and options override both; ``--set key=value`` is the generic form. ``--list`` prints the
 registered learners.
 
     llm-marl train --learner c3 --backend tiny --iterations 2 --out-dir runs/demo
@@ -15,7 +15,7 @@ import json
 import typing
 from dataclasses import MISSING, fields
 
-from .config import TrainConfig, field_types, parse_field
+from .config import TrainConfig, field_types, parse_field, read_fields
 
 
 def _doc_of_fields() -> dict[str, str]:
@@ -35,6 +35,7 @@ def _doc_of_fields() -> dict[str, str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config``, ``--set``, ``--list`` and one option per TrainConfig field."""
+    parser.add_argument("--preset", help="start from a named paper preset (algorithms.presets.PRESETS)")
     parser.add_argument("--config", help="a .json or .toml file of TrainConfig fields (options override it)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field")
     parser.add_argument("--list", action="store_true", help="list the registered learners and exit")
@@ -60,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
         for name, learner in LEARNERS.items():
             print(f"{name:10s} plan={learner.plan:14s} estimator={learner.estimator:6s} {learner.description}")
         return 0
-    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    cfg = TrainConfig()
+    if args.preset:
+        from .presets import preset_config
+
+        cfg = preset_config(args.preset)
+    if args.config:
+        cfg = cfg.with_overrides(read_fields(args.config))
     overrides = {f.name: parse_field(f.name, getattr(args, f.name)) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     cfg = cfg.with_overrides(overrides).with_overrides(list(args.set))

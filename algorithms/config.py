@@ -152,15 +152,7 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Load a ``.json`` or ``.toml`` file of fields."""
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib  # Python >= 3.11
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-        return cls.from_dict(data)
+        return cls.from_dict(read_fields(path))
 
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> TrainConfig:
         """Apply ``["key=value", ...]`` (values parsed per the field's type) or a dict of typed values."""
@@ -177,6 +169,17 @@ class TrainConfig:
             key, raw = item.split("=", 1)
             changes[key.strip().replace("-", "_")] = parse_field(key.strip().replace("-", "_"), raw)
         return self.with_overrides(changes)
+
+
+def read_fields(path: str | Path) -> dict[str, Any]:
+    """The fields set in a ``.json`` or ``.toml`` config file (only those present in the file)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        import tomllib  # Python >= 3.11
+
+        return dict(tomllib.loads(text))
+    return dict(json.loads(text))
 
 
 def field_types() -> dict[str, Any]:

@@ -182,3 +182,13 @@ def test_c3_value_assisted_trains_a_q_critic(tmp_path):
     hist = trainer.train().history
     assert "critic/loss" in hist[-1] and not torch.equal(head_before, trainer.critic.head.bias)
     assert 0 <= hist[-1]["upstream_answer_leak_rate"] <= 1
+
+
+def test_paper_presets_build_valid_configs():
+    from algorithms import PRESETS, preset_config
+
+    for name in PRESETS.names():
+        cfg = preset_config(name, iterations=3)
+        assert cfg.learner in LEARNERS and cfg.budget == 8 and cfg.iterations == 3
+    assert preset_config("c3_table3").ppo_epochs == 5 and preset_config("c3_release").ppo_epochs == 1
+    assert preset_config("ccpo_v1").loss == "ppo_sequence"
