@@ -210,7 +210,9 @@ class Trainer:
             if not mine:
                 continue
             chunks = _micro_batches(batch, mine, cfg.micro_batch_size)
-            old = self._old_logprobs(batch, chunks)
+            # "recompute": the first epoch's forward pass runs under the pre-update weights, so its
+            # detached log-probs ARE the old log-probs (no extra pass; the first ratio is exactly 1)
+            old = self._behaviour_logprobs(batch, chunks) if cfg.old_logprobs == "behaviour" else [None] * len(chunks)
             ref = self._ref_logprobs(m_index, batch, chunks) if self.references is not None else None
             # the whole batch's normaliser (tokens or messages), so accumulation equals one big batch
             n_tokens = sum(len(batch.decisions[i].token_ids) for i in mine)
@@ -221,6 +223,8 @@ class Trainer:
                 total = 0.0
                 for k, chunk in enumerate(chunks):
                     logp, mask = self._logprobs(batch, chunk, grad=True)
+                    if old[k] is None:
+                        old[k] = logp.detach()
                     adv = torch.as_tensor(advantages[chunk], dtype=torch.float32, device=logp.device)
                     res = self.loss_fn(logp, old[k].to(logp.device), adv, mask, self.loss_config,
                                        ref_logp=None if ref is None else ref[k].to(logp.device), normalizer=normalizer)
@@ -245,9 +249,7 @@ class Trainer:
                 temperature=self.cfg.temperature,
             )
 
-    def _old_logprobs(self, batch: RolloutBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
-        if self.cfg.old_logprobs == "recompute":
-            return [self._logprobs(batch, c, grad=False)[0].detach() for c in chunks]
+    def _behaviour_logprobs(self, batch: RolloutBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
         out = []
         for c in chunks:
             T = max(len(batch.decisions[i].token_ids) for i in c)

@@ -192,3 +192,9 @@ def test_paper_presets_build_valid_configs():
         assert cfg.learner in LEARNERS and cfg.budget == 8 and cfg.iterations == 3
     assert preset_config("c3_table3").ppo_epochs == 5 and preset_config("c3_release").ppo_epochs == 1
     assert preset_config("ccpo_v1").loss == "ppo_sequence"
+
+
+def test_second_ppo_epoch_sees_the_old_log_probs(tmp_path):
+    rec = digit_trainer(digit_config("grpo", tmp_path, ppo_epochs=2)).train().history[-1]
+    assert rec["loss/ratio_mean"] != pytest.approx(1.0, abs=1e-6)  # epoch 2 ratios vs the pre-update policy
+    assert rec["loss/approx_kl_old"] > 0
