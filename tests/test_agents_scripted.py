@@ -135,3 +135,18 @@ def test_act_on_observation_dicts_and_chat_helpers():
                            self_role="reasoner")
     assert norm == [{"role": "system", "content": "s"}, {"role": "user", "content": "[thinker]: t\n\nu"},
                     {"role": "assistant", "content": "r"}]
+
+
+def test_replay_reproduces_recorded_runner_episodes():
+    from llm_marl_envs.rollout import RolloutRunner
+
+    tasks = MATH[:4]
+    oracle, fixed = OracleAgent(tasks), FixedAgent("no idea")
+    policies = {"thinker": fixed, "reasoner": oracle}
+    recorded = RolloutRunner("llm-marl/MathDyad-v0", policies, env_kwargs={"tasks": tasks}).run_episodes(tasks)
+    assert [e.reward for e in recorded] == [1.0] * 4
+    replay = ReplayAgent(episodes=recorded, default="unmatched")
+    replayed = RolloutRunner("llm-marl/MathDyad-v0", replay, env_kwargs={"tasks": tasks}).run_episodes(tasks)
+    assert [e.reward for e in replayed] == [1.0] * 4
+    assert [[m.content for m in e.messages] for e in replayed] == [[m.content for m in e.messages] for e in recorded]
+    assert replay.calls == 2  # one batched call per stage (thinkers, then reasoners)
