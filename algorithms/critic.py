@@ -39,12 +39,13 @@ def _backbone(model: nn.Module) -> nn.Module:
 class TextCritic(nn.Module):
     """A scalar head on a transformer body; see the module docstring."""
 
-    def __init__(self, policy_model: nn.Module, kind: str, *, pad_id: int) -> None:
+    def __init__(self, policy_model: nn.Module, kind: str, *, pad_id: int, tokenizer: Any = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"critic kind must be one of {KINDS}, got {kind!r}")
         self.kind = kind
         self.pad_id = pad_id
+        self.tokenizer = tokenizer
         self.body = _backbone(policy_model).float()
         self.body.requires_grad_(True)
         hidden = self.body.config.hidden_size
@@ -53,7 +54,15 @@ class TextCritic(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def inputs(self, batch: RolloutBatch) -> list[list[int]]:
-        """Token ids the critic reads for each decision."""
+        """Token ids the critic reads for each decision.
+
+        By default the generator's own ids (``prompt_token_ids`` [+ ``token_ids``]). With a
+        ``tokenizer`` (per-role policies whose tokenizers differ, pitfall P15) the context text
+        [+ message text] is re-tokenised with the critic's own tokenizer instead.
+        """
+        if self.tokenizer is not None:
+            texts = [d.context + ("\n" + d.text if self.kind == "action_value" else "") for d in batch.decisions]
+            return [list(self.tokenizer(t, add_special_tokens=False)["input_ids"]) or [self.pad_id] for t in texts]
         if self.kind == "state_value":
             return [list(d.prompt_token_ids) for d in batch.decisions]
         return [list(d.prompt_token_ids) + list(d.token_ids) for d in batch.decisions]

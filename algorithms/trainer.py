@@ -114,7 +114,10 @@ class Trainer:
         self.critic = self.critic_opt = None
         if self.critic_kind is not None:
             first = next(iter(self.slots.values()))
-            self.critic = TextCritic(first.model, self.critic_kind, pad_id=first.pad_id).to(_device(first.model))
+            tokenizers = {id(getattr(s.generator, "tokenizer", None)) for s in self.slots.values()}
+            own = getattr(first.generator, "tokenizer", None) if len(tokenizers) > 1 else None  # P15
+            self.critic = TextCritic(first.model, self.critic_kind, pad_id=first.pad_id, tokenizer=own)
+            self.critic.to(_device(first.model))
             self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr)
         # no fixed request seed: the runner derives one per generate call from the per-iteration seed
         # we pass (a fixed params.seed would reuse the same random stream for every call)

@@ -198,3 +198,11 @@ def test_second_ppo_epoch_sees_the_old_log_probs(tmp_path):
     rec = digit_trainer(digit_config("grpo", tmp_path, ppo_epochs=2)).train().history[-1]
     assert rec["loss/ratio_mean"] != pytest.approx(1.0, abs=1e-6)  # epoch 2 ratios vs the pre-update policy
     assert rec["loss/approx_kl_old"] > 0
+
+
+def test_mappo_critic_retokenises_when_role_tokenizers_differ(tmp_path):
+    policies = {"thinker": tiny_policy(0), "reasoner": tiny_policy(1)}  # two tokenizer objects
+    trainer = digit_trainer(digit_config("mappo", tmp_path, policy_mode="per_role"), policies)
+    assert trainer.critic.tokenizer is not None
+    rec = trainer.train().history[-1]
+    assert rec["critic/loss"] >= 0
