@@ -184,8 +184,9 @@ def _solo_rewards(batch: RolloutBatch, config: CCPOConfig) -> np.ndarray:
 
 
 def _moments(history: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
-    mu = {t: float(history[t]["mean"]) for t in TRACKS}
-    sigma = {t: (math.sqrt(history[t]["m2"]) if history[t]["m2"] > 1e-6 else 1.0) for t in TRACKS}
+    empty = {"mean": 0.0, "m2": 0.0}  # a track never observed: mean 0, sigma 1
+    mu = {t: float(history.get(t, empty)["mean"]) for t in TRACKS}
+    sigma = {t: (math.sqrt(history.get(t, empty)["m2"]) if history.get(t, empty)["m2"] > 1e-6 else 1.0) for t in TRACKS}
     return mu, sigma
 
 
