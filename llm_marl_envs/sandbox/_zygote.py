@@ -74,12 +74,18 @@ def read_frame(fd: int) -> dict | None:
 # The zygote itself.
 # --------------------------------------------------------------------------------------------------
 
+# Imported by every pool worker before it serves (forked jobs then import them for free). Kept to the
+# modules solutions commonly use: a bigger zygote makes every fork and copy-on-write fault dearer.
 PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
-    "operator", "random", "statistics", "fractions", "decimal", "copy", "json", "hashlib",
-    "datetime", "traceback", "resource", "signal", "threading", "array", "cmath", "numbers", "fcntl",
-    "subprocess", "socket", "ctypes", "unittest", "dataclasses", "enum", "pathlib", "textwrap", "struct",
-    "io", "errno", "contextlib", "queue", "tempfile", "shutil", "glob", "pprint", "time",
+    "operator", "random", "fractions", "decimal", "copy", "datetime", "array", "cmath", "numbers",
+    "time", "errno", "io", "struct", "traceback", "resource", "signal", "fcntl",
+)
+# Also imported when the job's uid cannot read the stdlib later (root outside bubblewrap).
+PRELOAD_EXTRA = (
+    "threading", "statistics", "json", "hashlib", "subprocess", "socket", "ctypes", "unittest", "dataclasses",
+    "enum", "pathlib", "textwrap", "contextlib", "queue", "tempfile", "shutil", "glob", "pprint",
+    "multiprocessing", "abc",
 )
 
 
@@ -409,15 +415,15 @@ def main(argv: list[str]) -> int:
     _harden_self()
     if opts.get("seccomp", "1") == "1":
         _child.SECCOMP = _seccomp.load(_child.LIBC)
-    if opts.get("preload") == "1":
+    if opts.get("preload") in ("1", "full"):
         import importlib
 
-        for name in PRELOAD:
+        for name in PRELOAD + (PRELOAD_EXTRA if opts.get("preload") == "full" else ()):
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
-    if opts.get("preload") == "1":  # a one-job worker builds it in the child, only when verifying
+    if opts.get("preload") in ("1", "full"):  # a one-job worker builds it in the child, only when verifying
         _child.PLAIN_EQ = _child.make_plain_eq(type, isinstance, id, len)
     import gc
 

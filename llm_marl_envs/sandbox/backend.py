@@ -114,9 +114,10 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]
     """The argv that starts one zygote under ``backend``."""
     py = python_executable()
     is_root = os.geteuid() == 0
+    preload_opt = "1" if preload else "0"
     if backend != "bwrap" and uid is not None and not stdlib_world_readable():
-        preload = True  # the job's uid cannot read the stdlib later: import the common modules up front
-    opts = [f"uid={uid if uid is not None else 'none'}", f"preload={int(preload)}"]
+        preload_opt = "full"  # the job's uid cannot read the stdlib later: import the usual modules up front
+    opts = [f"uid={uid if uid is not None else 'none'}", f"preload={preload_opt}"]
     if backend == "bwrap":
         bwrap = shutil.which("bwrap") or "bwrap"
         cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
