@@ -1,7 +1,16 @@
-"""Teacher-forced log-probs of generated messages, batched (the learner's forward pass)."""
+"""Teacher-forced log-probs of generated messages, batched (the learner's forward pass).
+
+Layout of a micro-batch: prompts are LEFT-padded to a common length ``P`` and completions RIGHT-padded
+to ``T``, so every completion token ``t`` is predicted by the logit at the same position ``P - 1 + t``
+in every row. Position ids are explicit (``cumsum(mask) - 1``), so padding never changes a row's
+logits, and only the last ``T + 1`` positions go through the LM head (``logits_to_keep``) when the
+model supports it: the vocabulary projection, the biggest tensor of a real model, is never computed
+for prompt positions.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -9,29 +18,33 @@ import torch
 
 def pad_sequences(
     prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-pad ``prompt + completion`` rows.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``[pad | prompt | completion | pad]`` rows.
 
-    Returns ``input_ids [B, L]``, ``attention_mask [B, L]``, ``positions [B, T]`` (index of the
-    logit that predicts completion token t: ``len(prompt) - 1 + t``) and ``completion_mask [B, T]``,
-    with ``T`` the longest completion.
+    Returns ``input_ids [B, P+T]``, ``attention_mask [B, P+T]``, ``position_ids [B, P+T]``,
+    ``completion_mask [B, T]`` and ``P`` (the padded prompt length); ``T`` is the longest completion.
     """
     B = len(prompts)
-    lengths = [len(p) + len(c) for p, c in zip(prompts, completions, strict=True)]
-    L, T = max(lengths, default=1), max((len(c) for c in completions), default=1)
-    T = max(T, 1)
-    input_ids = torch.full((B, L), pad_id, dtype=torch.long)
-    attention = torch.zeros((B, L), dtype=torch.long)
-    positions = torch.zeros((B, T), dtype=torch.long)
+    P = max((len(p) for p in prompts), default=1)
+    T = max(max((len(c) for c in completions), default=1), 1)
+    input_ids = torch.full((B, P + T), pad_id, dtype=torch.long)
+    attention = torch.zeros((B, P + T), dtype=torch.long)
     cmask = torch.zeros((B, T), dtype=torch.float32)
     for b, (p, c) in enumerate(zip(prompts, completions, strict=True)):
-        seq = list(p) + list(c)
-        input_ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        attention[b, : len(seq)] = 1
-        n = len(c)
-        positions[b, :n] = torch.arange(len(p) - 1, len(p) - 1 + n)
-        cmask[b, :n] = 1
-    return input_ids, attention, positions, cmask
+        start = P - len(p)
+        input_ids[b, start:P] = torch.tensor(list(p), dtype=torch.long)
+        input_ids[b, P : P + len(c)] = torch.tensor(list(c), dtype=torch.long)
+        attention[b, start : P + len(c)] = 1
+        cmask[b, : len(c)] = 1
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    return input_ids, attention, positions, cmask, P
+
+
+def _supports_logits_to_keep(model: torch.nn.Module) -> bool:
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def completion_logprobs(
@@ -51,18 +64,17 @@ def completion_logprobs(
     if any(len(p) == 0 for p in prompts):
         raise ValueError("every completion needs a non-empty prompt (its first token is predicted from it)")
     device = next(model.parameters()).device
-    input_ids, attention, positions, cmask = pad_sequences(prompts, completions, pad_id)
-    input_ids, attention, positions = input_ids.to(device), attention.to(device), positions.to(device)
-    logits = model(input_ids=input_ids, attention_mask=attention).logits  # [B, L, V]
-    picked_logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))  # [B, T, V]
-    picked_logits = picked_logits.float()
+    input_ids, attention, positions, cmask, P = pad_sequences(prompts, completions, pad_id)
+    T = cmask.shape[1]
+    kwargs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device),
+              "position_ids": positions.to(device)}
+    if _supports_logits_to_keep(model):
+        kwargs["logits_to_keep"] = T + 1  # positions P-1 .. P+T-1
+    logits = model(**kwargs).logits
+    logits = logits[:, -(T + 1) : -1].float()  # [B, T, V]: the logit at P-1+t predicts completion token t
     if temperature and temperature > 0 and temperature != 1.0:
-        picked_logits = picked_logits / temperature
-    logp_all = torch.log_softmax(picked_logits, dim=-1)
-    targets = torch.zeros_like(positions)
-    for b, c in enumerate(completions):
-        if len(c):
-            targets[b, : len(c)] = torch.tensor(list(c), dtype=torch.long)
-    logp = logp_all.gather(-1, targets[:, :, None]).squeeze(-1)
+        logits = logits / temperature
+    targets = input_ids[:, P : P + T].to(device)
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, :, None]).squeeze(-1)
     cmask = cmask.to(device)
     return logp * cmask, cmask

@@ -92,11 +92,12 @@ def test_k3_kl_zero_at_reference_and_positive_elsewhere():
         ppo_token_loss(logp, old, adv, mask, LossConfig(kl_coef=0.5))
 
 
-def test_pad_sequences_positions():
-    ids, attn, pos, cm = pad_sequences([[5, 6], [7]], [[1, 2, 3], [4]], pad_id=0)
-    assert ids.tolist() == [[5, 6, 1, 2, 3], [7, 4, 0, 0, 0]]
-    assert attn.tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
-    assert pos.tolist() == [[1, 2, 3], [0, 0, 0]] and cm.tolist() == [[1, 1, 1], [1, 0, 0]]
+def test_pad_sequences_layout():
+    ids, attn, pos, cm, P = pad_sequences([[5, 6], [7]], [[1, 2, 3], [4]], pad_id=0)
+    assert P == 2
+    assert ids.tolist() == [[5, 6, 1, 2, 3], [0, 7, 4, 0, 0]]
+    assert attn.tolist() == [[1, 1, 1, 1, 1], [0, 1, 1, 0, 0]]
+    assert pos.tolist() == [[0, 1, 2, 3, 4], [0, 0, 1, 1, 1]] and cm.tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,8 @@ def tiny():
 
 def test_completion_logprobs_match_unpadded_forward_and_hf_policy(tiny):
     tok, model = tiny
-    prompts = [tok.encode("hello there"), tok.encode("hi")]
-    comps = [tok.encode("abc"), tok.encode("wxyz!")]
+    prompts = [tok.encode("hello there"), tok.encode("hi"), tok.encode("a much longer prompt than the others")]
+    comps = [tok.encode("abc"), tok.encode("wxyz!"), tok.encode("q")]
     with torch.no_grad():
         logp, mask = completion_logprobs(model, prompts, comps, pad_id=tok.pad_token_id, temperature=0.7)
         for b, (p, c) in enumerate(zip(prompts, comps, strict=True)):
