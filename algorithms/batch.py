@@ -136,6 +136,16 @@ class RolloutBatch:
             generated_tokens=sum(b.generated_tokens for b in batches),
         )
 
+    @staticmethod
+    def from_episodes(episodes: Sequence[Any], ablated: Sequence[Any] = ()) -> RolloutBatch:
+        """Rows of the runner's flat (and ablated) episodes; see :func:`from_episodes`."""
+        return from_episodes(episodes, ablated)
+
+    @staticmethod
+    def from_trees(trees: Sequence[Any]) -> RolloutBatch:
+        """Rows of the runner's rollout trees; see :func:`from_trees`."""
+        return from_trees(trees)
+
     def to_dicts(self) -> list[dict[str, Any]]:
         """Rows as plain dicts (for JSONL dumps and debugging)."""
         return [{f.name: getattr(d, f.name) for f in fields(Decision)} for d in self.decisions]
@@ -227,7 +237,3 @@ def from_trees(trees: Sequence[Any]) -> RolloutBatch:
                 reward=float(node.value), node_id=node.node_id, parent_id=node.parent_id, terminal=node.is_leaf,
             ))
     return RolloutBatch(rows, evaluator_calls=calls, generated_tokens=tokens)
-
-
-RolloutBatch.from_episodes = staticmethod(from_episodes)  # type: ignore[attr-defined]
-RolloutBatch.from_trees = staticmethod(from_trees)  # type: ignore[attr-defined]
