@@ -264,7 +264,7 @@ class CodegenSource(TaskSource):
 
 def load_codegen(seed: int = 0, size: int = 100_000, difficulty: int = 1, n_tests: int = 4,
                  families: Sequence[str] | None = None) -> CodegenSource:
-    """Factory registered as ``codegen``."""
+    """Procedural small function-writing tasks with generated unit tests (knobs: difficulty 1-3, n_tests, families)."""
     return CodegenSource(seed=seed, size=size, difficulty=difficulty, n_tests=n_tests, families=families)
 
 
