@@ -15,7 +15,6 @@ Each plan returns a :class:`~algorithms.batch.RolloutBatch` that records what it
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,11 +81,8 @@ def make_runner(env_id: str, policies: Any, sampling: SamplingParams, env_kwargs
 
 def restart_counters(runner: Any) -> None:
     """Make the runner's per-call seeds depend only on the seeds we pass, not on how many calls it
-    served before (exact resume: a fresh process must draw the same samples). The runner derives
-    per-call seeds from internal call counters; they are restarted at each iteration."""
-    for name in ("_calls", "_runs"):
-        if hasattr(runner, name):
-            setattr(runner, name, itertools.count())
+    served before (exact resume: a fresh process must draw the same samples); called at each iteration."""
+    runner.reset_counters()
 
 
 def default_fanout(budget: int, decisions: int) -> tuple[int, ...]:

@@ -172,10 +172,16 @@ class RolloutRunner:
             self.params = {a: params.get(a, params.get(topology.role(a), base)) for a in self.agents}
         self.progress = progress
         self._verifiers: dict[str, CachingVerifier] = {}
-        self._calls = itertools.count()
-        self._runs = itertools.count()
+        self.reset_counters()
         self.stats = RunStats()
         self.last_stats = RunStats()
+
+    def reset_counters(self) -> None:
+        """Restart the call/run counters that per-call seeds are derived from, so that the samples
+        drawn next depend only on the seeds passed in, not on how many calls this runner served
+        before (exact resume of training from a checkpoint)."""
+        self._calls = itertools.count()
+        self._runs = itertools.count()
 
     # ------------------------------------------------------------------ env pool
     def _new_env(self) -> Any:
