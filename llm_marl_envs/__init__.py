@@ -16,10 +16,11 @@ from .types import Message, Task, Verdict
 
 __version__ = "0.1.0"
 
+# Importing the registration registers every env id in PettingZoo's registry too, so that
+# ``import llm_marl_envs; pettingzoo.make("aec", "llm-marl/MathDyad-v0")`` works.
+from .envs.registration import make, make_parallel, registered_envs  # noqa: E402
+
 _LAZY = {
-    "make": "llm_marl_envs.envs.registration",
-    "make_parallel": "llm_marl_envs.envs.registration",
-    "registered_envs": "llm_marl_envs.envs.registration",
     "CollabEnv": "llm_marl_envs.envs.collab_env",
     "CollabParallelEnv": "llm_marl_envs.envs.collab_env",
     "load_tasks": "llm_marl_envs.tasks",
@@ -35,4 +36,7 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(module), name)
 
 
-__all__ = ["Generation", "Message", "Policy", "Registry", "SamplingParams", "Task", "Verdict", "__version__", *_LAZY]
+__all__ = [
+    "Generation", "Message", "Policy", "Registry", "SamplingParams", "Task", "Verdict", "__version__",
+    "make", "make_parallel", "registered_envs", *_LAZY,
+]

@@ -54,3 +54,15 @@ def test_cli_help_and_version():
         assert cmd in help_out
     version = subprocess.run([*exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert "0.1.0" in version
+
+
+def test_importing_the_package_registers_ids_with_pettingzoo():
+    code = (
+        "import pettingzoo, llm_marl_envs;"
+        "env = pettingzoo.make('aec', 'llm-marl/MathVote-v0'); env.reset(seed=0);"
+        "par = pettingzoo.make('parallel', 'llm-marl/CodeDyad-v0'); par.reset(seed=0);"
+        "print(sorted(env.possible_agents))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['solver_0', 'solver_1', 'solver_2']"
