@@ -103,6 +103,9 @@ def ppo_token_loss(
     })
 
 
+ppo_token_loss.averages_over = "tokens"  # type: ignore[attr-defined]
+
+
 @LOSSES.register("ppo_sequence")
 def ppo_sequence_loss(
     logp: torch.Tensor,
@@ -132,8 +135,17 @@ def ppo_sequence_loss(
     })
 
 
-def loss_normalizer(config: LossConfig, masks: list[torch.Tensor]) -> float:
-    """The ``normalizer`` for a whole optimiser batch split into micro-batch ``masks``."""
-    if config.name == "ppo_sequence":
-        return float(sum(m.shape[0] for m in masks))
-    return float(max(sum(float(m.sum()) for m in masks), 1.0))
+ppo_sequence_loss.averages_over = "messages"  # type: ignore[attr-defined]
+
+
+def loss_normalizer(config: LossConfig, token_counts: list[int]) -> float:
+    """The ``normalizer`` of a whole optimiser batch of messages with ``token_counts`` generated tokens.
+
+    Each registered loss declares what it averages over in its ``averages_over`` attribute
+    (``"tokens"``: masked token mean; ``"messages"``: mean over sequences), so that gradient
+    accumulation over micro-batches equals one big batch whatever the loss.
+    """
+    unit = getattr(LOSSES.get(config.name), "averages_over", "tokens")
+    if unit == "messages":
+        return float(len(token_counts))
+    return float(max(sum(token_counts), 1))

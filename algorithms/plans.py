@@ -104,7 +104,9 @@ def joint_ablated_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> Ro
     info = s.env or runner.plan_env_info
     if info.has_vote:
         return from_episodes(runner.run_episodes(list(tasks), n_per_task=s.budget, seed=s.seed))
-    n_joint = max(s.budget // 2, 1)
+    if s.budget < 2:
+        raise ValueError(f"CCPO needs a budget B >= 2 (B/2 joint + B/2 ablated episodes per task), got B={s.budget}")
+    n_joint = s.budget // 2
     joint = runner.run_episodes(list(tasks), n_per_task=n_joint, seed=s.seed)
     solo = runner.run_ablated(list(tasks), ablate=[info.agents[0]], n_per_task=s.budget - n_joint, seed=s.seed + 1)
     return from_episodes(joint, solo)

@@ -48,7 +48,7 @@ from .estimators import ESTIMATORS, critic_kind
 from .evaluation import evaluate, normalize_prompt
 from .learners import LEARNERS
 from .logprobs import completion_logprobs
-from .losses import LOSSES
+from .losses import LOSSES, loss_normalizer
 from .metrics_log import MetricsLogger
 from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
 from .policies import build_slots, generators, unique_models
@@ -218,8 +218,7 @@ class Trainer:
             old = self._behaviour_logprobs(batch, chunks) if cfg.old_logprobs == "behaviour" else [None] * len(chunks)
             ref = self._ref_logprobs(m_index, batch, chunks) if self.references is not None else None
             # the whole batch's normaliser (tokens or messages), so accumulation equals one big batch
-            n_tokens = sum(len(batch.decisions[i].token_ids) for i in mine)
-            normalizer = float(len(mine)) if cfg.loss == "ppo_sequence" else float(max(n_tokens, 1))
+            normalizer = loss_normalizer(self.loss_config, [len(batch.decisions[i].token_ids) for i in mine])
             opt = self.optimizers[m_index]
             for _ in range(cfg.ppo_epochs):
                 opt.zero_grad(set_to_none=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.scripted import ScriptedPolicy, gold_response
+from agents.scripted import FixedAgent, ScriptedPolicy, gold_response
 from algorithms.batch import RolloutBatch, context_hash
 from algorithms.estimators import ESTIMATORS
 from algorithms.plans import PlanSettings, default_fanout, env_info, make_runner, restart_counters
@@ -142,3 +142,13 @@ def test_batch_helpers():
     with pytest.raises(ValueError):
         b.with_values([1.0])
     assert b.to_dicts()[0]["reward"] == 1.0
+
+
+def test_ccpo_plan_rejects_a_budget_without_room_for_the_counterfactual():
+    from algorithms.plans import PLANS
+
+    tasks = load_tasks("arith")[:1]
+    r = make_runner("llm-marl/MathDyad-v0", FixedAgent("x"), SamplingParams(max_tokens=5),
+                    {"tasks": tasks, "prompt_style": "compact"})
+    with pytest.raises(ValueError, match="B >= 2"):
+        PLANS["joint_ablated"](r, [0], PlanSettings(budget=1, fanout=None, seed=0))

@@ -63,7 +63,7 @@ def test_gradient_accumulation_reproduces_the_full_batch():
         cfg = LossConfig(name=name)
         fn = LOSSES.get(name)
         full = fn(logp, old, adv, mask, cfg).loss
-        norm = loss_normalizer(cfg, [mask[:2], mask[2:]])
+        norm = loss_normalizer(cfg, [int(row.sum()) for row in mask])
         parts = fn(logp[:2], old[:2], adv[:2], mask[:2], cfg, normalizer=norm).loss + fn(
             logp[2:], old[2:], adv[2:], mask[2:], cfg, normalizer=norm
         ).loss
