@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from .estimators.functional import spearman
+from llm_marl_envs.registry import Registry
+
+from .estimators.functional import group_mean, loo_mean, spearman
 
 
 @dataclass
@@ -69,13 +71,12 @@ class ReplayBucket:
 # -------------------------------------------------------------------------- credits per method
 def _c3(b: ReplayBucket, rng: np.random.Generator) -> np.ndarray:
     r = b.credit_means()
-    n = len(r)
-    return r - (r.sum() - r) / (n - 1) if n > 1 else np.zeros(n)
+    return r - loo_mean(r, np.zeros(len(r), dtype=int))  # the C3 estimator's own LOO rule
 
 
 def _grpo(b: ReplayBucket, rng: np.random.Generator) -> np.ndarray:
     r = b.credit_means()
-    return r - r.mean()
+    return r - group_mean(r, np.zeros(len(r), dtype=int))
 
 
 def _mappo(b: ReplayBucket, rng: np.random.Generator) -> np.ndarray:
@@ -88,22 +89,17 @@ def _random(b: ReplayBucket, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(len(b.candidates))
 
 
-CREDIT_METHODS: dict[str, Callable[[ReplayBucket, np.random.Generator], np.ndarray]] = {
-    "c3": _c3,
-    "grpo": _grpo,
-    "mappo": _mappo,
-    "random": _random,
-}
+CreditMethod = Callable[[ReplayBucket, np.random.Generator], np.ndarray]
+CREDIT_METHODS: Registry[CreditMethod] = Registry("credit method")
+for _name, _fn in (("c3", _c3), ("grpo", _grpo), ("mappo", _mappo), ("random", _random)):
+    CREDIT_METHODS.register(_name, _fn)
 """How each method turns a bucket's credit replays into one credit per candidate (C3: LOO;
 GRPO/MAGRPO: minus the bucket mean; MAPPO: minus the critic's V(h); random: a null reference)."""
 
 
 def method_credits(method: str, buckets: Sequence[ReplayBucket], *, seed: int = 0) -> list[np.ndarray]:
     """Credits ``[J]`` per bucket under ``method`` (a key of :data:`CREDIT_METHODS`)."""
-    try:
-        fn = CREDIT_METHODS[method]
-    except KeyError:
-        raise KeyError(f"unknown credit method {method!r}; valid: {sorted(CREDIT_METHODS)}") from None
+    fn = CREDIT_METHODS.get(method)
     rng = np.random.default_rng(seed)
     return [fn(b, rng) for b in buckets]
 

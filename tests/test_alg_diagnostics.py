@@ -77,7 +77,7 @@ def test_random_credit_scores_about_zero_and_c3_scores_positive():
 def test_fidelity_variants_and_errors():
     with pytest.raises(ValueError):
         credit_fidelity([[1, 2]], [[1]])
-    with pytest.raises(KeyError, match="valid"):
+    with pytest.raises(KeyError, match="registered"):
         method_credits("nope", [])
     assert credit_fidelity([[1, 0], [2, 0], [3, 0]], [[1, 9], [2, 9], [3, 9]], variant="real_only") == pytest.approx(1.0)
 
