@@ -363,17 +363,4 @@ class CollabParallelEnv(_CollabBase, ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
 
-def stage_actions(env: CollabEnv | CollabParallelEnv) -> list[str]:
-    """The agents that must still write a message in the current stage (helper for runners)."""
-    return list(env.unwrapped.engine.acting())
-
-
-def transcript_messages(infos: Mapping[str, Any]) -> list[Message]:
-    """The ``Message`` list of a finished task, from any agent's final ``infos`` entry."""
-    for info in infos.values():
-        if "transcript" in info:
-            return [Message.from_dict(m) for m in info["transcript"]]
-    return []
-
-
-__all__ = ["CollabEnv", "CollabParallelEnv", "resolve_tasks", "stage_actions", "transcript_messages"]
+__all__ = ["CollabEnv", "CollabParallelEnv", "resolve_tasks"]

@@ -65,9 +65,8 @@ def register_env(
 ) -> EnvSpec:
     """Register ``env_id`` in our registry and in PettingZoo's ``aec`` and ``parallel`` registries."""
     spec = EnvSpec(env_id, topology, tasks, description, dict(kwargs), module)
-    existing = ENVS._items.get(env_id)
-    if existing is not None and existing == spec:
-        return existing
+    if env_id in ENVS and ENVS.get(env_id) == spec:
+        return ENVS.get(env_id)
     ENVS.register(env_id, spec)
     _register_pettingzoo(spec)
     return spec
@@ -80,7 +79,7 @@ def _register_pettingzoo(spec: EnvSpec) -> None:
         aec: Any = f"{spec.module}:env"
         par: Any = f"{spec.module}:parallel_env"
     else:
-        aec, par = _factories(spec.id)[:2]
+        aec, par = family_factories(spec.id)[:2]
     if spec.id not in pettingzoo.aec_registry:
         pettingzoo.register("aec", spec.id, entry_point=aec)
     if spec.id not in pettingzoo.parallel_registry:
@@ -129,7 +128,7 @@ def describe_envs() -> list[tuple[str, str]]:
     return [(name, spec.description) for name, spec in ENVS.items()]
 
 
-def _factories(env_id: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+def family_factories(env_id: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """PettingZoo-style module factories ``(env, parallel_env, raw_env)`` for ``env_id``."""
 
     def env(**kwargs: Any) -> OrderEnforcingWrapper:
@@ -146,7 +145,6 @@ def _factories(env_id: str) -> tuple[Callable[..., Any], Callable[..., Any], Cal
     return env, parallel_env, raw_env
 
 
-family_factories = _factories
 
 _MATH, _CODE = "arith", "codegen"
 _BUILTIN = [
