@@ -74,6 +74,13 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(d) - d - 1
 
 
+def _kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor | None, config: LossConfig) -> torch.Tensor:
+    """``kl_coef * k3`` per token ``[B, T]`` (the same KL term for every loss and learner)."""
+    if ref_logp is None:
+        raise ValueError("kl_coef > 0 needs ref_logp")
+    return config.kl_coef * k3_kl(logp, ref_logp)
+
+
 @LOSSES.register("ppo_token")
 def ppo_token_loss(
     logp: torch.Tensor,
@@ -90,9 +97,7 @@ def ppo_token_loss(
     ratio = torch.exp(logp - old_logp)
     per_token, clipped = _clip_objective(ratio, adv[:, None].to(logp.dtype), config)
     if config.kl_coef > 0:
-        if ref_logp is None:
-            raise ValueError("kl_coef > 0 needs ref_logp")
-        per_token = per_token + config.kl_coef * k3_kl(logp, ref_logp)
+        per_token = per_token + _kl_penalty(logp, ref_logp, config)
     denom = float(normalizer) if normalizer is not None else mask.sum().clamp(min=1)
     loss = (per_token * mask).sum() / denom
     n = mask.sum().clamp(min=1)
@@ -125,9 +130,7 @@ def ppo_sequence_loss(
     ratio = torch.exp(torch.clamp(log_ratio, max=config.log_ratio_clamp))
     per_seq, clipped = _clip_objective(ratio, adv.to(logp.dtype), config)
     if config.kl_coef > 0:
-        if ref_logp is None:
-            raise ValueError("kl_coef > 0 needs ref_logp")
-        per_seq = per_seq + config.kl_coef * (k3_kl(logp, ref_logp) * mask).sum(dim=1) / lengths
+        per_seq = per_seq + (_kl_penalty(logp, ref_logp, config) * mask).sum(dim=1) / lengths
     denom = float(normalizer) if normalizer is not None else max(len(per_seq), 1)
     return LossOutput(per_seq.sum() / denom, {
         "loss/clip_frac": float(clipped.mean()) if len(clipped) else 0.0,
