@@ -36,17 +36,6 @@ def make_policy(backend: str, **kwargs: Any) -> Any:
     return BACKENDS.get(backend)(**kwargs)
 
 
-def _scripted(name: str) -> Callable[..., Any]:
-    def factory(**kwargs: Any) -> Any:
-        from . import scripted
-
-        return getattr(scripted, name)(**kwargs)
-
-    factory.__name__ = factory.__qualname__ = f"make_{name}"
-    factory.__doc__ = f"Build ``agents.scripted.{name}``."
-    return factory
-
-
 def _hf(model: Any = None, **kwargs: Any) -> Any:
     """``HFPolicy``; without ``model``, the embedded SmolLM2-135M-Instruct (converted once, cached)."""
     from .hf import HFPolicy
@@ -81,9 +70,9 @@ def _openai(**kwargs: Any) -> Any:
     return OpenAICompatPolicy(**kwargs)
 
 
-for _name, _cls in (("oracle", "OracleAgent"), ("fixed", "FixedAgent"), ("replay", "ReplayAgent"),
-                    ("random", "RandomAgent"), ("function", "FunctionAgent")):
-    BACKENDS.register(_name, _scripted(_cls))
+for _name, _cls in (("oracle", OracleAgent), ("fixed", FixedAgent), ("replay", ReplayAgent),
+                    ("random", RandomAgent), ("function", FunctionAgent)):
+    BACKENDS.register(_name, _cls)  # scripted agents are imported already: register the classes
 BACKENDS.register("hf", _hf)
 BACKENDS.register("tiny", _tiny)
 BACKENDS.register("vllm", _vllm)
