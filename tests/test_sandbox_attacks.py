@@ -210,6 +210,24 @@ def test_double_fork_daemon_never_writes_its_marker(sb, tmp_path):
     assert not marker.exists(), "a daemon outlived its job"
 
 
+@needs_uid
+def test_no_daemon_escapes_the_sweep_without_a_pid_namespace():
+    """Regression: a listing of /proc taken as the daemon's parent exits can miss the daemon; the sweep
+    listed once and left it running about one time in three on the rlimits backend."""
+    code = textwrap.dedent("""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(30)
+            os._exit(0)
+    """)
+    with Sandbox(workers=1, backend="rlimits") as pool:
+        for _ in range(12):
+            assert pool.run_python(code, timeout_s=5).status == "ok"
+            assert _host_processes(_uids(pool)) == [], "a daemon outlived its job"
+
+
 def _writes(paths: list[str]) -> str:
     return textwrap.dedent(f"""
         for p in {paths!r}:

@@ -1,14 +1,23 @@
 """The in-sandbox worker ("zygote"): a small stdlib-only script that runs INSIDE the isolation boundary.
 
 It is started once per worker as ``python -I -S _zygote.py <options>`` (inside bubblewrap, ``unshare`` or
-bare rlimits, see ``backend.py``), pre-imports common modules, then serves jobs read from fd 0 and answers
-on fd 1, one job at a time. For every job it forks a fresh child that, before running any untrusted code:
-starts a new session, closes every inherited descriptor, applies the rlimits (AS, CPU, FSIZE, NOFILE,
-NPROC, CORE=0), drops to a per-worker unprivileged uid (when the zygote runs as root), sets
-no-new-privileges, installs a seccomp syscall filter (x86-64), enters a fresh private work directory
-and clears the environment. The zygote enforces the wall clock (SIGKILL of the
-child's process group), caps stdout/stderr while reading them incrementally, and afterwards kills every
-process the job left behind (a double-forked daemon included) and removes the work directory.
+bare rlimits, see ``backend.py``), pre-imports common modules, applies what every job inherits
+(no-new-privileges, the seccomp syscall filter (x86-64), default signals, a clean environment), then
+serves jobs read from fd 0 and answers on fd 1, one job at a time.
+
+Two processes share the work. The *spawner*, forked once after the preload, does nothing but fork
+a fresh child per job and report its exit status; the *zygote* does everything else (framing, the
+wall clock, reading capped output, killing leftovers, cleaning the work directory). Only the spawner
+ever forks per job, so only its few pages are write-protected and copied again and again: the
+zygote's own bookkeeping costs no copy-on-write faults, which is most of the per-job overhead a
+single forking process pays.
+
+Every job's child, before running any untrusted code: starts a new session, keeps only its own
+descriptors, applies the rlimits (AS, CPU, FSIZE, NOFILE, NPROC, CORE=0), drops to a per-worker
+unprivileged uid (when the zygote runs as root) and enters the private work directory (see
+``_child.py``). The zygote enforces the wall clock (SIGKILL of the child's process group), caps
+stdout/stderr while reading them incrementally, and afterwards kills every process the job left
+behind (a double-forked daemon included), discards what they wrote and removes the work directory.
 
 Framing on both pipes: a 4-byte big-endian length, then a UTF-8 JSON object. This file and its two
 siblings (``_child.py``: the forked child; ``_seccomp.py``: the syscall filter) import nothing outside
@@ -19,6 +28,7 @@ sandbox. The harness imports this module too, for the framing helpers.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import struct
 import sys
@@ -37,6 +47,7 @@ MEMORY_EXIT = _child.MEMORY_EXIT
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
+SPAWNER_GRACE_S = 3.0  # beyond the job deadline, before the zygote gives up on its spawner
 
 
 def encode_frame(obj: dict) -> bytes:
@@ -89,20 +100,61 @@ PRELOAD_EXTRA = (
 )
 
 
+class SpawnerDied(RuntimeError):
+    """The spawner process went away: the zygote answers the job and exits (the harness restarts it)."""
+
+
 class Zygote:
     def __init__(self, uid: int | None, private_pidns: bool, workroot: str, scrub: tuple[str, ...] = ()) -> None:
         self.uid = uid
         self.private_pidns = private_pidns
-        self.workroot = workroot
+        self.workdir = f"{workroot}/job"  # one at a time; constant, so the jobs' environment is too
         self.scrub = scrub if uid is not None else ()
-        self.counter = 0
-        self.code_cache: dict = {}
         self.cmd_fd = os.dup(0)
         self.reply_fd = os.dup(1)
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
+        self.status_buf = b""
+        self.seccomp = False
+        self.spawner_pid = -1
+
+    def start_spawner(self) -> None:
+        """Create the persistent job channels and fork the spawner, which holds the job's ends."""
+        import fcntl
+
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.nonce_r, self.nonce_w = os.pipe()
+        spawn_r, self.spawn_w = os.pipe()
+        self.status_r, status_w = os.pipe()
+        try:  # records are read after the child exits: room for ~80k tests' records
+            fcntl.fcntl(self.res_r, 1031, 1 << 20)  # F_SETPIPE_SZ
+        except OSError:
+            pass
+        for fd in (self.out_r, self.err_r, self.res_r, self.nonce_r, self.status_r):
+            os.set_blocking(fd, False)  # the nonce end is shared with the jobs: their read never blocks either
+        job_fds = {"stdin": os.open("/dev/null", os.O_RDONLY), "out": out_w, "err": err_w, "res": res_w,
+                   "nonce": self.nonce_r}
+        pid = os.fork()
+        if pid == 0:  # ---- the spawner
+            try:
+                for fd in (self.cmd_fd, self.reply_fd, self.out_r, self.err_r, self.res_r, self.nonce_w,
+                           self.spawn_w, self.status_r):
+                    os.close(fd)
+                high = {name: fcntl.fcntl(fd, fcntl.F_DUPFD, 200) for name, fd in job_fds.items()}
+                for fd in job_fds.values():
+                    os.close(fd)
+                spawner_loop(spawn_r, status_w, high, self.uid, self.workdir)
+            except BaseException:  # noqa: BLE001
+                pass
+            os._exit(0)
+        for fd in (spawn_r, status_w, *job_fds.values()):
+            if fd != self.nonce_r:
+                os.close(fd)
+        self.spawner_pid = pid
 
     def reply(self, obj: dict) -> None:
         data = encode_frame(obj)
@@ -112,176 +164,156 @@ class Zygote:
 
     def serve(self) -> None:
         self.reply({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "child_uid": self.uid,
-                    "seccomp": _child.SECCOMP is not None})
+                    "seccomp": self.seccomp})
         while True:
             job = read_frame(self.cmd_fd)
             if job is None:
                 return
+            failure = None
             try:
                 result = self.run_job(job)
-            except Exception as exc:  # noqa: BLE001 - report the zygote's own failure, keep serving
+            except Exception as exc:  # noqa: BLE001 - report the zygote's own failure
+                failure = exc
                 result = {"status": "error", "exit_code": None, "stdout": "", "stderr": "",
                           "duration_s": 0.0, "detail": f"sandbox worker error: {type(exc).__name__}: {exc}",
                           "channel": ""}
             result["id"] = job.get("id")
             self.reply(result)
+            if isinstance(failure, SpawnerDied):
+                return  # the harness starts a new worker
 
     def run_job(self, job: dict) -> dict:
+        os.mkdir(self.workdir, 0o700)
+        if self.uid is not None:
+            os.chown(self.workdir, self.uid, self.uid)
+        try:
+            return self._run(job)
+        finally:
+            for fd in (self.out_r, self.err_r, self.res_r, self.nonce_r):
+                _drain(fd, None)  # leftovers' late writes and an unread nonce: gone before the next job
+            self.remove_tree(self.workdir)
+            self.scrub_shared_dirs()
+
+    def _run(self, job: dict) -> dict:
         import select
         import signal
 
-        self.counter += 1
-        workdir = f"{self.workroot}/job{self.counter}"
-        os.mkdir(workdir, 0o700)
-        if self.uid is not None:
-            os.chown(workdir, self.uid, self.uid)
         verify = job.get("mode") == "verify"
         if verify:
-            # Test code is trusted and repeats across jobs: compile it once here, before the fork.
-            job["_setup_code"] = self.compiled(job.get("setup") or "", "test_setup.py")
-            job["_driver_code"] = self.compiled(job.get("driver") or "", "tests.py")
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        fds = {"out": out_w, "err": err_w}
-        stdin_data = (job.get("stdin") or "").encode("utf-8", "surrogateescape")
-        if stdin_data:
-            fds["stdin"] = os.memfd_create("stdin", 0)
-            os.write(fds["stdin"], stdin_data)
-            os.lseek(fds["stdin"], 0, os.SEEK_SET)
-        else:
-            fds["stdin"] = os.open("/dev/null", os.O_RDONLY)
-        if verify:
-            res_r, fds["res"] = os.pipe()
-            try:  # records are read once, after the child exits: room for ~80k tests' records
-                import fcntl
-
-                fcntl.fcntl(res_r, 1031, 1 << 20)  # F_SETPIPE_SZ
-            except OSError:
-                pass
-            fds["nonce"], nonce_w = os.pipe()
-            # The nonce goes into the pipe buffer now and leaves this process's objects before the
-            # fork: the child's untrusted code finds it in no frame, dict or string it can reach.
-            os.write(nonce_w, (str(job.pop("nonce", "")) + "\n").encode("ascii", "replace"))
-            os.close(nonce_w)
+            # The nonce waits in the pipe buffer and leaves this process's objects before the fork:
+            # the child's untrusted code finds it in no frame, dict or string it can reach.
+            os.write(self.nonce_w, (str(job.pop("nonce", "")) + "\n").encode("ascii", "replace"))
+        setup = (job.pop("setup", "") or "").encode("utf-8", "surrogateescape") if verify else b""
+        driver = (job.pop("driver", "") or "").encode("utf-8", "surrogateescape") if verify else b""
+        body = marshal.dumps(job)  # built by this process from the decoded frame: plain str/int/float
+        timeout = float(job["timeout_s"])
         start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # ---- child
-            try:
-                os.close(out_r)
-                os.close(err_r)
-                if verify:
-                    os.close(res_r)
-                _child.child_setup(job, fds, self.uid, workdir)
-                if verify:
-                    _child.child_verify(job)
-                else:
-                    _child.child_run(job)
-            except BaseException:  # noqa: BLE001
-                pass
-            os._exit(127)
-        # ---- zygote
-        for fd in fds.values():
-            os.close(fd)
-        readers = {out_r: bytearray(), err_r: bytearray()}
-        caps = {out_r: int(job["out_cap"]), err_r: int(job["out_cap"])}
-        if verify:
-            readers[res_r] = bytearray()
-            caps[res_r] = 1 << 20
-        pidfd = os.pidfd_open(pid)
+        backstop = start + timeout + SPAWNER_GRACE_S  # the spawner kills at the deadline; this catches a stuck one
+        self._send_to_spawner(_PARTS.pack(len(body), len(setup), len(driver), timeout) + body + setup + driver)
+        pid = self._next_report(backstop)[0]
+        if pid < 0:
+            raise OSError(-pid, "the spawner could not fork the job")
+        outputs = {self.out_r: bytearray(), self.err_r: bytearray()}
+        cap = int(job["out_cap"])
         poller = select.poll()
-        for fd in (out_r, err_r, pidfd):  # not the result pipe: no wake-up per test record
+        for fd in (self.out_r, self.err_r, self.status_r):  # not the result pipe: no wake-up per test record
             poller.register(fd, select.POLLIN)
-        deadline = start + float(job["timeout_s"])
-        status = None
-        wait_status = None
-        open_fds = set(readers)
+        over_cap = False
         while True:
-            left = deadline - time.monotonic()
+            if self._read_outputs(outputs, cap):
+                over_cap = True
+                try:
+                    os.killpg(pid, signal.SIGKILL)  # it wrote, so it has its own process group
+                except OSError:
+                    pass
+                break
+            report = self._next_report(None)
+            if report is not None:
+                break
+            left = backstop - time.monotonic()
             if left <= 0:
-                status = "timeout"
-                break
-            events = poller.poll(max(1, int(left * 1000)))
-            over = False
-            for fd, _ev in events:
-                if fd == pidfd:
-                    continue
-                data = os.read(fd, 65536)
-                if not data:
-                    poller.unregister(fd)
-                    open_fds.discard(fd)
-                    continue
-                buf = readers[fd]
-                room = caps[fd] - len(buf)
-                buf += data[:max(room, 0)]
-                if len(data) > room:
-                    over = True
-            if over:
-                status = "output_limit"
-                break
-            done, ws = os.waitpid(pid, os.WNOHANG)
-            if done:
-                wait_status = ws
-                break
+                raise SpawnerDied("the spawner did not report the job's end")
+            poller.poll(max(1, int(left * 1000)))
+        if report is None:
+            report = self._next_report(backstop)
+        else:
+            self._read_outputs(outputs, cap)  # what the child wrote just before it exited
         duration = time.monotonic() - start
-        if wait_status is None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            _, wait_status = os.waitpid(pid, 0)
-        # Drain what the child wrote before it exited (a leftover grandchild may keep pipes open).
-        for fd in list(open_fds):
-            os.set_blocking(fd, False)
-            try:
-                while len(readers[fd]) < caps[fd]:
-                    data = os.read(fd, 65536)
-                    if not data:
-                        break
-                    readers[fd] += data[: caps[fd] - len(readers[fd])]
-            except BlockingIOError:
-                pass
+        _, wait_status, timed_out = report
+        channel = _drain(self.res_r, 1 << 20) if verify else b""
         leftovers = self.sweep(pid)
-        for fd in (*readers, pidfd):
-            os.close(fd)
-        self.remove_tree(workdir)
-        self.scrub_shared_dirs()
         if os.WIFSIGNALED(wait_status):
             exit_code = -os.WTERMSIG(wait_status)
         else:
             exit_code = os.WEXITSTATUS(wait_status)
-        stderr = bytes(readers[err_r]).decode("utf-8", "replace")
-        if status is None:
-            if exit_code == 0:
-                status = "ok"
-            elif exit_code == MEMORY_EXIT or (exit_code != 0 and "MemoryError" in stderr[-2000:]):
-                status = "memory"
-            else:
-                status = "error"
+        stderr = bytes(outputs[self.err_r]).decode("utf-8", "replace")
+        if timed_out:
+            status = "timeout"
+        elif over_cap:
+            status = "output_limit"
+        elif exit_code == 0:
+            status = "ok"
+        elif exit_code == MEMORY_EXIT or "MemoryError" in stderr[-2000:]:
+            status = "memory"
+        else:
+            status = "error"
         return {
             "status": status,
             "exit_code": exit_code,
-            "stdout": bytes(readers[out_r]).decode("utf-8", "replace"),
+            "stdout": bytes(outputs[self.out_r]).decode("utf-8", "replace"),
             "stderr": stderr,
             "duration_s": duration,
             "leftover_processes": leftovers,
-            "channel": bytes(readers[res_r]).decode("ascii", "replace") if verify else "",
+            "channel": channel.decode("ascii", "replace"),
         }
 
-    def compiled(self, source: str, filename: str):
-        """Compiled trusted test code (cached; ``None`` when it does not compile: the child reports it)."""
-        if not source:
-            return None
-        key = (source, filename)
-        code = self.code_cache.get(key)
-        if code is None:
+    def _send_to_spawner(self, frame: bytes) -> None:
+        try:
+            while frame:
+                frame = frame[os.write(self.spawn_w, frame):]
+        except OSError as exc:
+            raise SpawnerDied(f"the spawner is gone: {exc}") from exc
+
+    @staticmethod
+    def _read_outputs(outputs: dict, cap: int) -> bool:
+        """Read what is available on stdout/stderr, keeping ``cap`` bytes each; True when over the cap."""
+        over = False
+        for fd, buf in outputs.items():
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+                room = cap - len(buf)
+                buf += data[:max(room, 0)]
+                if len(data) > room:
+                    over = True
+                    break
+        return over
+
+    def _next_report(self, deadline: float | None) -> tuple[int, ...] | None:
+        """The spawner's next report line as integers: ``(pid,)`` after a fork, ``(pid, wait status,
+        killed at the deadline)`` after the reaping. ``deadline=None``: never block (``None`` when
+        nothing is there yet); otherwise wait until ``deadline``."""
+        import select
+
+        while b"\n" not in self.status_buf:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SpawnerDied("the spawner did not answer")
+                select.select([self.status_r], [], [], left)
             try:
-                code = compile(source, filename, "exec")
-            except Exception:  # noqa: BLE001
-                return None
-            if len(self.code_cache) >= 512:
-                self.code_cache.clear()
-            self.code_cache[key] = code
-        return code
+                data = os.read(self.status_r, 4096)
+            except BlockingIOError:
+                if deadline is None:
+                    return None
+                continue
+            if not data:
+                raise SpawnerDied("the spawner exited")
+            self.status_buf += data
+        line, self.status_buf = self.status_buf.split(b"\n", 1)
+        return tuple(int(x) for x in line.split())
 
     def scrub_shared_dirs(self) -> None:
         """Without a private file system: delete what the job's uid left in world-writable dirs
@@ -303,7 +335,10 @@ class Zygote:
                     pass
 
     def sweep(self, pid: int) -> int:
-        """Kill every process the job left behind; return how many were found."""
+        """Kill every process the job left behind; return how many were found.
+
+        Lists again until a listing shows no job process at all, zombies included: a listing taken
+        just as a job process exits can miss the child it forked a moment before."""
         import signal
 
         try:
@@ -312,46 +347,44 @@ class Zygote:
             pass
         found = 0
         for _ in range(200):
-            victims = self._job_processes()
-            if not victims:
+            live, dead = self._job_processes()
+            if not live and not dead:
                 break
-            found = max(found, len(victims))
-            if self.uid is not None:
+            found = max(found, len(live))
+            if live and self.uid is not None:
                 self._kill_uid(self.uid)
-            else:
-                for p in victims:
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except OSError:
-                        pass
+            for p in live if self.uid is None else ():
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
             self._reap()
-            time.sleep(0.001)
+            if live:
+                time.sleep(0.001)
         self._reap()
         return found
 
-    def _job_processes(self) -> list[int]:
-        me = os.getpid()
-        victims = []
+    def _job_processes(self) -> tuple[list[int], list[int]]:
+        """The job's processes: (live, zombies)."""
+        spared = (1, os.getpid(), self.spawner_pid)
+        live, dead = [], []
         for name in os.listdir("/proc"):
-            if not name.isdigit():
+            if not name.isdigit() or int(name) in spared:
                 continue
-            p = int(name)
-            if p in (1, me):
-                continue
-            try:
-                st = os.stat(f"/proc/{name}")
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
+            try:  # the real uid from status: /proc/<pid> of a non-dumpable process is owned by root
+                with open(f"/proc/{name}/status", "rb") as f:
+                    fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
             except OSError:
                 continue
-            if state in (b"Z", b"X"):
-                continue  # a zombie is dead already; its parent (or init) reaps it
-            if self.uid is not None:
-                if st.st_uid == self.uid:
-                    victims.append(p)
-            elif self.private_pidns:
-                victims.append(p)
-        return victims
+            if self.uid is not None and int(fields.get(b"Uid", b"-1").split()[0]) != self.uid:
+                continue
+            if self.uid is None and not self.private_pidns:
+                continue  # no way to tell a job's process from the host's: the process group kill must do
+            if fields.get(b"State", b"").split()[:1] in ([b"Z"], [b"X"]):
+                dead.append(int(name))
+            else:
+                live.append(int(name))
+        return live, dead
 
     @staticmethod
     def _kill_uid(uid: int) -> None:
@@ -370,8 +403,8 @@ class Zygote:
             os._exit(0)
         os.waitpid(pid, 0)
 
-    @staticmethod
-    def _reap() -> None:
+    def _reap(self) -> None:
+        """Reap the job's orphans (this process is their subreaper)."""
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -379,12 +412,112 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            if pid == self.spawner_pid:
+                self.spawner_pid = -1  # the next job finds its pipe closed and the worker restarts
 
     @staticmethod
     def remove_tree(path: str) -> None:
-        import shutil
+        try:
+            os.rmdir(path)  # the usual case: the job left nothing behind
+        except FileNotFoundError:
+            pass
+        except OSError:
+            import shutil
 
-        shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+_PARTS = struct.Struct(">IIId")  # zygote -> spawner: lengths of the marshalled job, setup and driver code; timeout
+
+
+def _drain(fd: int, cap: int | None) -> bytes:
+    """Everything readable on a non-blocking ``fd`` now (up to ``cap`` bytes kept)."""
+    chunks = []
+    kept = 0
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        if cap is not None and kept < cap:
+            chunks.append(data[: cap - kept])
+            kept += len(chunks[-1])
+    return b"".join(chunks)
+
+
+def spawner_loop(spawn_fd: int, status_fd: int, job_fds: dict, uid: int | None, workdir: str) -> None:
+    """The spawner: for each job frame, fork the job's child, report ``<pid>``, enforce the wall clock
+    (SIGKILL of the child and its process group at the deadline, through a pidfd: never a recycled
+    pid), reap it, report ``<pid> <wait status> <killed>``. Compiles the trusted test code once per
+    distinct text (cached)."""
+    import select
+    import signal
+
+    _die_with_parent()  # not inherited through fork
+    compiled: dict = {}
+    poller = select.poll()
+    while True:
+        head = _read_exact(spawn_fd, _PARTS.size)
+        if head is None:
+            return
+        n_body, n_setup, n_driver, timeout = _PARTS.unpack(head)
+        parts = _read_exact(spawn_fd, n_body + n_setup + n_driver)
+        if parts is None:
+            return
+        body = parts[:n_body]
+        setup = _compiled(compiled, parts[n_body:n_body + n_setup], "test_setup.py")
+        driver = _compiled(compiled, parts[n_body + n_setup:], "tests.py")
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.write(status_fd, b"%d\n" % -(exc.errno or 1))
+            continue
+        if pid == 0:
+            os.close(spawn_fd)
+            os.close(status_fd)
+            _child.child_main(body, setup, driver, job_fds, uid, workdir)
+        os.write(status_fd, b"%d\n" % pid)
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+        killed = 0
+        if not poller.poll(timeout * 1000.0):
+            killed = 1
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            try:
+                os.killpg(pid, signal.SIGKILL)  # its group too (the child is not reaped: still ours)
+            except OSError:
+                pass
+        poller.unregister(pidfd)
+        os.close(pidfd)
+        _, wait_status = os.waitpid(pid, 0)
+        os.write(status_fd, b"%d %d %d\n" % (pid, wait_status, killed))
+
+
+def _compiled(cache: dict, source: bytes, filename: str):
+    """Trusted test code compiled once (cached); its text when it does not compile (the child then
+    reports the error); ``None`` when empty."""
+    if not source:
+        return None
+    code = cache.get(source)
+    if code is None:
+        text = source.decode("utf-8", "surrogateescape")
+        try:
+            code = compile(text, filename, "exec")
+        except Exception:  # noqa: BLE001
+            return text
+        if len(cache) >= 512:
+            cache.clear()
+        cache[source] = code
+    return code
+
+
+def _die_with_parent() -> None:
+    import signal
+
+    if _child.LIBC is not None:
+        _child.LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _harden_self() -> None:
@@ -419,8 +552,7 @@ def main(argv: list[str]) -> int:
                 except OSError:
                     pass
     _harden_self()
-    if opts.get("seccomp", "1") == "1":
-        _child.SECCOMP = _seccomp.load(_child.LIBC)
+    seccomp_filter = _seccomp.load(_child.LIBC) if opts.get("seccomp", "1") == "1" else None
     if opts.get("preload") in ("1", "full"):
         import importlib
 
@@ -429,14 +561,17 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
-    if opts.get("preload") in ("1", "full"):  # a one-job worker builds it in the child, only when verifying
-        _child.PLAIN_EQ = _child.make_plain_eq(type, isinstance, id, len)
+        _child.PLAIN_EQ = _child.make_plain_eq(type, isinstance, id, len)  # a one-job worker builds it in the child
+    zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d))
+    zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
     import gc
 
     gc.collect()
     gc.freeze()  # forked children never traverse (and so never copy) the zygote's objects
-    scrub = tuple(d for d in opts.get("scrub", "").split(":") if d)
-    Zygote(uid, opts.get("pidns") == "1", workroot, scrub).serve()
+    if _child.LIBC is not None:
+        _child.LIBC.malloc_trim(0)  # free heap pages go back: jobs that reuse them get zero-fill, not copy, faults
+    zygote.start_spawner()
+    zygote.serve()
     return 0
 
 
