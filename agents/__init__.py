@@ -10,6 +10,7 @@ Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps na
 | ``tiny`` | ``HFPolicy`` over a fresh tiny random transformer (tests, demos) | ``agents.tiny`` |
 | ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
 | ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
+| ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (registered on ``import algorithms.testbed``) | ``algorithms.testbed`` |
 
 Heavy libraries (torch, transformers, vllm, httpx) load only inside the backend that needs them.
 

@@ -136,3 +136,12 @@ def test_gpu_preset_runs_on_cpu_with_embedded_smollm2_at_toy_size(tmp_path):
     assert data["policy"]["kind"] == "hf" and data["tasks"]["disjoint_checked"]
     assert {r["learner"] for r in data["runs"]} == {"grpo", "c3"}
     assert all(r["final"]["evaluator_calls"] > 0 for r in data["runs"])
+
+
+def test_policy_factory_refuses_a_backend_without_trainable_weights():
+    import dataclasses
+
+    from algorithms.bench.credit import PolicyFactory
+
+    with pytest.raises(ValueError, match="trains the policy's weights"):
+        PolicyFactory(dataclasses.replace(get_preset("quick", toy=True), policy="random"), log=None)

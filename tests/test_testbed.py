@@ -123,3 +123,17 @@ def test_load_testbed_trains_once_into_the_cache(tmp_path, monkeypatch):
     stamp = (checkpoint_dir(TINY) / "testbed.json").stat().st_mtime_ns
     load_testbed(TINY, log=None)
     assert (checkpoint_dir(TINY) / "testbed.json").stat().st_mtime_ns == stamp
+
+
+def test_testbed_is_built_through_the_agents_backend_registry(tmp_path, monkeypatch):
+    import torch
+
+    from agents import BACKENDS, make_policy
+
+    monkeypatch.setenv("LLM_MARL_CACHE", str(tmp_path))
+    assert "testbed" in BACKENDS
+    policy = make_policy("testbed", config=TINY, log=None)
+    model, _ = load_testbed(TINY, log=None)
+    ours = policy.model.state_dict()
+    assert ours.keys() == model.state_dict().keys()
+    assert all(torch.equal(ours[k], v) for k, v in model.state_dict().items())

@@ -97,38 +97,37 @@ def benchmark_tasks(preset: BenchPreset, sft_tasks: list) -> tuple[list, list]:
 
 # ----------------------------------------------------------------------------- policies
 class PolicyFactory:
-    """Fresh copies of the benchmark's starting policy (every run starts from the same weights)."""
+    """Fresh copies of the benchmark's starting policy (every run starts from the same weights).
+
+    The starting policy is built through ``agents.make_policy`` (``testbed`` is registered there by
+    ``algorithms.testbed``); it must be a transformers backend, whose weights the learners train."""
 
     def __init__(self, preset: BenchPreset, *, log: Log | None = print, testbed_config=None) -> None:
+        from agents import make_policy
+
         self.preset = preset
         self.sft_tasks: list = []
-        self.info: dict[str, Any] = {}
+        self.info: dict[str, Any] = {"kind": preset.policy, "path": preset.model}
+        kwargs: dict[str, Any] = {"model": preset.model} if preset.model else {}
+        cfg = None
         if preset.policy == "testbed":
-            from algorithms.testbed import (
-                TestbedConfig,
-                checkpoint_dir,
-                load_testbed,
-                sft_tasks,
-                testbed_metadata,
-            )
+            from algorithms.testbed import TestbedConfig
 
             cfg = testbed_config or TestbedConfig()
-            start = time.perf_counter()
-            self._model, self._tokenizer = load_testbed(cfg, log=log)
-            self.info = {"kind": "testbed", "path": str(checkpoint_dir(cfg)), "load_s": time.perf_counter() - start,
-                         **{k: v for k, v in testbed_metadata(cfg).items() if k != "loss_curve"}}
-            self.sft_tasks = sft_tasks(cfg)
-        elif preset.policy == "hf":
-            if not preset.model:
-                raise ValueError("the 'hf' policy needs a model path (--model PATH)")
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            kwargs = {"config": cfg, "log": log}
+        start = time.perf_counter()
+        policy = make_policy(preset.policy, **kwargs)
+        if not hasattr(policy, "model") or not hasattr(policy, "tokenizer"):
+            raise ValueError(f"the credit benchmark trains the policy's weights: backend {preset.policy!r} "
+                             "has none here; use a transformers backend (testbed, hf, tiny)")
+        self._model, self._tokenizer = policy.model, policy.tokenizer
+        self.info.update(load_s=time.perf_counter() - start, n_params=sum(p.numel() for p in self._model.parameters()))
+        if cfg is not None:
+            from algorithms.testbed import checkpoint_dir, sft_tasks, testbed_metadata
 
-            self._tokenizer = AutoTokenizer.from_pretrained(preset.model)
-            self._model = AutoModelForCausalLM.from_pretrained(preset.model)
-            self.info = {"kind": "hf", "path": preset.model,
-                         "n_params": sum(p.numel() for p in self._model.parameters())}
-        else:
-            raise ValueError(f"policy must be 'testbed' or 'hf', got {preset.policy!r}")
+            self.info.update(path=str(checkpoint_dir(cfg)),
+                             **{k: v for k, v in testbed_metadata(cfg).items() if k != "loss_curve"})
+            self.sft_tasks = sft_tasks(cfg)
         self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
 
     def fresh(self):

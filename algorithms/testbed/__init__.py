@@ -4,10 +4,17 @@ envs, so that each role is partly competent and RL (and credit assignment) has s
 
     from algorithms.testbed import load_testbed, testbed_policy, TestbedConfig
     model, tokenizer = load_testbed()          # cached in $LLM_MARL_CACHE or ~/.cache/llm-marl
+    agents.make_policy("testbed")              # the same policy through the backend registry
+
+Importing this package registers the ``testbed`` backend in :data:`agents.BACKENDS`.
 """
+
+from agents import BACKENDS
 
 from .build import build, load_testbed, pretrain, sft_examples, sft_tasks, testbed_metadata, testbed_policy
 from .config import TestbedConfig, cache_root, checkpoint_dir
+
+BACKENDS.register("testbed", testbed_policy)
 
 __all__ = [
     "TestbedConfig",
