@@ -20,6 +20,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from llm_marl_envs.tasks.arith import apply_op, format_number
 from llm_marl_envs.types import Task
 
 from .sft import SFTExample
@@ -32,18 +33,11 @@ def _frac(text: str) -> Fraction:
     return Fraction(text.strip("()"))
 
 
-def _fmt(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
-
-
 def _apply(a: Fraction, op: str, b: Fraction) -> Fraction | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b if b != 0 else None
+    try:
+        return apply_op(a, op, b)
+    except ZeroDivisionError:
+        return None
 
 
 def solution_steps(task: Task) -> list[tuple[str, str, str, str]]:
@@ -65,7 +59,7 @@ def stage_one(task: Task, rng: random.Random, noise: float) -> tuple[str, str]:
     stated = inter
     if inter and rng.random() < noise:
         delta = rng.choice([-10, -2, -1, 1, 2, 10])
-        stated = _fmt(_frac(inter) + delta)
+        stated = format_number(_frac(inter) + delta)
     if steps:
         a, op, b, _ = steps[0]
         return f"{a} {op} {b} = {stated}.", stated
@@ -86,9 +80,9 @@ def stage_two(task: Task, stated: str | None) -> str:
         new = _apply(acc, op, _frac(right))
         if new is None:
             return f"\\boxed{{{task.answer}}}"
-        parts.append(f"{_fmt(acc)} {op} {right.strip('()')} = {_fmt(new)}.")
+        parts.append(f"{format_number(acc)} {op} {right.strip('()')} = {format_number(new)}.")
         acc = new
-    return " ".join(parts + [f"\\boxed{{{_fmt(acc)}}}"])
+    return " ".join(parts + [f"\\boxed{{{format_number(acc)}}}"])
 
 
 def full_solution(task: Task, rng: random.Random, noise: float) -> str:

@@ -88,7 +88,8 @@ def _operand(x: Fraction) -> str:
     return f"({s})" if (x.denominator != 1 or x < 0) else s
 
 
-def _apply(a: Fraction, op: str, b: Fraction) -> Fraction:
+def apply_op(a: Fraction, op: str, b: Fraction) -> Fraction:
+    """``a op b`` exactly, for ``op`` in ``+ - * /`` (``ZeroDivisionError`` on division by zero)."""
     if op == "+":
         return a + b
     if op == "-":
@@ -126,7 +127,7 @@ class _Gen:
                     b = Fraction(rng.choice(divisors))
             else:
                 b = Fraction(self.num())
-            r = _apply(acc, op, b)
+            r = apply_op(acc, op, b)
             if not cfg.negatives and r < 0:
                 continue
             return op, b
@@ -139,7 +140,7 @@ class _Gen:
         first_ops = "+-" if cfg.max_operand <= 20 else "+-*/" if cfg.rationals else "+-*"
         a = Fraction(self.num())
         op1, b = self.next_op(a, first_ops)
-        inter = _apply(a, op1, b)
+        inter = apply_op(a, op1, b)
         text = f"{_operand(a)} {op1} {_operand(b)}"
         lines = [f"{format_number(a)} {op1} {format_number(b)} = {format_number(inter)}."]
         acc = inter
@@ -147,7 +148,7 @@ class _Gen:
             # the first operation of stage two multiplies (or divides) so the two stages differ
             stage_ops = ops if k > 0 else ("*/" if "/" in ops else "*")
             op, c = self.next_op(acc, stage_ops)
-            new = _apply(acc, op, c)
+            new = apply_op(acc, op, c)
             text = f"({text}) {op} {_operand(c)}"
             lines.append(f"{format_number(acc)} {op} {format_number(c)} = {format_number(new)}.")
             acc = new
