@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_marl_envs.sandbox import (
     BACKENDS,
@@ -15,6 +18,7 @@ from llm_marl_envs.sandbox import (
     ExecResult,
     Limits,
     Sandbox,
+    _zygote,
     detect_backend,
     run_python,
 )
@@ -274,3 +278,14 @@ def test_script_semantics_main_block_and_pickle(sb):
     code = ("import pickle, sys\nclass K:\n    pass\n"
             "if __name__ == '__main__':\n    print(type(pickle.loads(pickle.dumps(K()))).__name__, sys.argv)\n")
     assert sb.run_python(code).stdout == "K ['solution.py']\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=40)), max_size=6))
+def test_worker_replies_are_valid_json_that_round_trips(reply):
+    """The worker writes its JSON replies by hand (no ``json`` import inside the sandbox)."""
+    frame = _zygote.encode_reply(reply)
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert json.loads(frame[4:]) == reply

@@ -511,6 +511,15 @@ def test_no_new_privileges_and_no_capabilities(sb):
     assert int(cap_eff, 16) == 0
 
 
+@needs_seccomp
+@pytest.mark.parametrize("one_off", [False, True], ids=["pool", "run_python"])
+def test_every_job_runs_under_the_seccomp_filter(sb, one_off):
+    """The filter is installed once in the worker (verified by the probe) and inherited by each job."""
+    code = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith(('Seccomp:', 'NoNewPrivs:'))])"
+    r = run_python(code) if one_off else sb.run_python(code)
+    assert r.stdout.strip() == "['1', '2']"  # NoNewPrivs 1, Seccomp 2 (filter mode)
+
+
 def test_parent_removes_the_workdir_after_an_abrupt_exit():
     # Only a host-side work root can be inspected from here; bubblewrap's lives in the worker's tmpfs.
     with Sandbox(workers=1, backend="rlimits") as pool:

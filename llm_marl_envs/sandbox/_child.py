@@ -28,7 +28,7 @@ PLAIN_EQ = None  # the checked equality for test asserts, built by the zygote be
 def prepare_worker(seccomp_filter, workdir: str) -> bool:
     """Once per worker, before any job is forked: what every job process inherits. Returns whether
     the seccomp filter is on (it then covers the worker itself too: nothing it does needs more)."""
-    import signal
+    import _signal as signal
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)

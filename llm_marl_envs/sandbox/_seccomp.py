@@ -32,9 +32,7 @@ def seccomp_program() -> list[tuple[int, int, int, int]] | None:
     Denies the syscalls above, sockets other than AF_UNIX (no network even without a network
     namespace), ``clone`` with namespace flags, and answers ``clone3`` with ENOSYS so that libc
     falls back to the filtered ``clone``. Other architectures get no filter (reported)."""
-    import platform
-
-    if platform.machine() != "x86_64":
+    if os.uname().machine != "x86_64":
         return None
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, eperm, enosys, kill = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38, 0x80000000
@@ -66,9 +64,10 @@ def seccomp_program() -> list[tuple[int, int, int, int]] | None:
     return head + body
 
 
-def load(libc) -> tuple | None:
-    """Build the filter once and verify it in a throw-away child: ``(pointer to sock_fprog,
-    keep-alive objects)`` for ``prctl(PR_SET_SECCOMP, ...)``, or ``None`` when unavailable."""
+def load(libc, verify: bool = True) -> tuple | None:
+    """Build the filter and (``verify``) check it in a throw-away child: ``(pointer to sock_fprog,
+    keep-alive objects)`` for ``prctl(PR_SET_SECCOMP, ...)``, or ``None`` when unavailable.
+    ``verify=False`` is for workers started after a probe verified the filter on this host."""
     prog = seccomp_program()
     if prog is None or libc is None:
         return None
@@ -85,6 +84,8 @@ def load(libc) -> tuple | None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(len(prog), ctypes.addressof(buf))
+    if not verify:
+        return (ctypes.byref(fprog), (buf, fprog))
     pid = os.fork()
     if pid == 0:
         ok = libc.prctl(38, 1, 0, 0, 0) == 0 and libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0

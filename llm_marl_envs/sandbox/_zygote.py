@@ -19,15 +19,17 @@ unprivileged uid (when the zygote runs as root) and enters the private work dire
 stdout/stderr while reading them incrementally, and afterwards kills every process the job left
 behind (a double-forked daemon included), discards what they wrote and removes the work directory.
 
-Framing on both pipes: a 4-byte big-endian length, then a UTF-8 JSON object. This file and its two
+Framing on both pipes: a 4-byte big-endian length, then the job as ``marshal`` (from the harness)
+or the result as a flat JSON object (to the harness). This file and its two
 siblings (``_child.py``: the forked child; ``_seccomp.py``: the syscall filter) import nothing outside
 the standard library: they run with ``-I -S`` and are the only project files visible inside the
-sandbox. The harness imports this module too, for the framing helpers.
+sandbox. The harness imports this module too, for the framing helpers. Imports are kept lean because
+one-off runs start a worker each time: ``_signal`` (the C module) rather than ``signal`` (which
+loads ``enum``), no ``json``/``re``/``platform``.
 """
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import struct
@@ -50,9 +52,10 @@ MAX_FRAME = 256 * 1024 * 1024
 SPAWNER_GRACE_S = 3.0  # beyond the job deadline, before the zygote gives up on its spawner
 
 
-def encode_frame(obj: dict) -> bytes:
-    """Serialise one message: length prefix + JSON."""
-    data = json.dumps(obj, ensure_ascii=True).encode("ascii")
+def encode_job(job: dict) -> bytes:
+    """Harness -> worker: length prefix + ``marshal`` of a dict of str/int/float (built in: the
+    worker imports no parser for it; only the trusted harness writes this direction)."""
+    data = marshal.dumps(job)
     return _HEADER.pack(len(data)) + data
 
 
@@ -67,8 +70,8 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_frame(fd: int) -> dict | None:
-    """Read one message from ``fd``; ``None`` at end of file."""
+def read_job(fd: int) -> dict | None:
+    """Read one job frame from ``fd``; ``None`` at end of file."""
     head = _read_exact(fd, _HEADER.size)
     if head is None:
         return None
@@ -78,7 +81,33 @@ def read_frame(fd: int) -> dict | None:
     body = _read_exact(fd, n)
     if body is None:
         return None
-    return json.loads(body)
+    job = marshal.loads(body)
+    if not isinstance(job, dict):
+        raise ValueError("a job frame must hold a dict")
+    return job
+
+
+# JSON string escapes: the quote, the backslash, control characters and lone surrogates.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x20), *range(0xD800, 0xE000))}
+_JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
+
+
+def _json_value(value) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if value == value and abs(value) != float("inf") else "null"
+    return '"' + str(value).translate(_JSON_ESCAPES) + '"'
+
+
+def encode_reply(reply: dict) -> bytes:
+    """Worker -> harness: length prefix + a flat JSON object (str/int/float/bool/None values),
+    written by hand so that the worker never imports ``json`` (and ``re``); the harness parses it
+    with ``json``, never with an unsafe loader, since this direction comes from inside the sandbox."""
+    data = ("{" + ",".join(_json_value(str(k)) + ":" + _json_value(v) for k, v in reply.items()) + "}").encode("utf-8")
+    return _HEADER.pack(len(data)) + data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,7 +186,7 @@ class Zygote:
         self.spawner_pid = pid
 
     def reply(self, obj: dict) -> None:
-        data = encode_frame(obj)
+        data = encode_reply(obj)
         while data:
             n = os.write(self.reply_fd, data)
             data = data[n:]
@@ -166,7 +195,7 @@ class Zygote:
         self.reply({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "child_uid": self.uid,
                     "seccomp": self.seccomp})
         while True:
-            job = read_frame(self.cmd_fd)
+            job = read_job(self.cmd_fd)
             if job is None:
                 return
             failure = None
@@ -195,8 +224,8 @@ class Zygote:
             self.scrub_shared_dirs()
 
     def _run(self, job: dict) -> dict:
+        import _signal as signal
         import select
-        import signal
 
         verify = job.get("mode") == "verify"
         if verify:
@@ -339,7 +368,7 @@ class Zygote:
 
         Lists again until a listing shows no job process at all, zombies included: a listing taken
         just as a job process exits can miss the child it forked a moment before."""
-        import signal
+        import _signal as signal
 
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -389,7 +418,7 @@ class Zygote:
     @staticmethod
     def _kill_uid(uid: int) -> None:
         # kill(-1) as the job's uid signals every process of that uid at once (atomic against forks).
-        import signal
+        import _signal as signal
 
         pid = os.fork()
         if pid == 0:
@@ -452,8 +481,8 @@ def spawner_loop(spawn_fd: int, status_fd: int, job_fds: dict, uid: int | None, 
     (SIGKILL of the child and its process group at the deadline, through a pidfd: never a recycled
     pid), reap it, report ``<pid> <wait status> <killed>``. Compiles the trusted test code once per
     distinct text (cached)."""
+    import _signal as signal
     import select
-    import signal
 
     _die_with_parent()  # not inherited through fork
     compiled: dict = {}
@@ -514,7 +543,7 @@ def _compiled(cache: dict, source: bytes, filename: str):
 
 
 def _die_with_parent() -> None:
-    import signal
+    import _signal as signal
 
     if _child.LIBC is not None:
         _child.LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
@@ -524,8 +553,8 @@ def _harden_self() -> None:
     """Not ptrace-able or dumpable by same-uid processes; die with the harness; reap orphans (outside
     a pid namespace, zombies of killed daemons would otherwise keep counting against RLIMIT_NPROC)."""
     try:
+        import _signal as signal
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
@@ -552,7 +581,8 @@ def main(argv: list[str]) -> int:
                 except OSError:
                     pass
     _harden_self()
-    seccomp_filter = _seccomp.load(_child.LIBC) if opts.get("seccomp", "1") == "1" else None
+    mode = opts.get("seccomp", "verify")
+    seccomp_filter = _seccomp.load(_child.LIBC, verify=mode == "verify") if mode in ("verify", "trusted") else None
     if opts.get("preload") in ("1", "full"):
         import importlib
 

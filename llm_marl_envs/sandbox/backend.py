@@ -110,14 +110,16 @@ def new_child_uid() -> int:
     return random.SystemRandom().randrange(1_000_000, 2_000_000_000)
 
 
-def zygote_command(backend: str, *, uid: int | None, preload: bool) -> list[str]:
-    """The argv that starts one zygote under ``backend``."""
+def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str = "verify") -> list[str]:
+    """The argv that starts one zygote under ``backend``. ``seccomp``: ``"verify"`` (test the filter
+    in a throw-away child first; the probe does), ``"trusted"`` (install it: the probe verified it on
+    this host) or ``"off"``."""
     py = python_executable()
     is_root = os.geteuid() == 0
     preload_opt = "1" if preload else "0"
     if backend != "bwrap" and uid is not None and not stdlib_world_readable():
         preload_opt = "full"  # the job's uid cannot read the stdlib later: import the usual modules up front
-    opts = [f"uid={uid if uid is not None else 'none'}", f"preload={preload_opt}"]
+    opts = [f"uid={uid if uid is not None else 'none'}", f"preload={preload_opt}", f"seccomp={seccomp}"]
     if backend == "bwrap":
         bwrap = shutil.which("bwrap") or "bwrap"
         cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -179,7 +181,7 @@ def _probe(backend: str) -> str | None:
         job = {"id": 0, "mode": "run", "source": "import os\nprint('probe', os.getuid())", "timeout_s": 10,
                "memory_mb": 256, "cpu_s": 10, "fsize": 1 << 20, "nofile": 64, "nproc": 64, "out_cap": 4096}
         try:
-            out, err = proc.communicate(_zygote.encode_frame(job), timeout=20)
+            out, err = proc.communicate(_zygote.encode_job(job), timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()

@@ -69,7 +69,8 @@ class Worker:
         self._start()
 
     def _start(self) -> None:
-        cmd = zygote_command(self.backend.name, uid=self.uid, preload=self.preload)
+        cmd = zygote_command(self.backend.name, uid=self.uid, preload=self.preload,
+                             seccomp="trusted" if self.backend.seccomp else "off")
         self.workroot = next((a.split("=", 1)[1] for a in cmd if a.startswith("workroot=")), None)
         if self.backend.name == "bwrap":
             self.workroot = None  # inside the sandbox's private tmpfs; nothing on the host
@@ -83,6 +84,9 @@ class Worker:
         if not hello or not hello.get("ready"):
             self.kill()
             raise WorkerDied(f"sandbox worker ({self.backend.name}) failed to start")
+        if self.backend.seccomp and not hello.get("seccomp"):
+            self.kill()  # the probe verified the filter on this host: never run jobs without it
+            raise WorkerDied(f"sandbox worker ({self.backend.name}) could not install its seccomp filter")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -95,7 +99,7 @@ class Worker:
         deadline = time.monotonic() + float(job["timeout_s"]) + GRACE_S
         start = time.monotonic()
         try:
-            if not self._write_all(_zygote.encode_frame(job), deadline):
+            if not self._write_all(_zygote.encode_job(job), deadline):
                 reply = None
             else:
                 reply = self._read_reply(deadline)
