@@ -308,3 +308,15 @@ def test_forked_child_gets_its_own_pool():
     p.join(30)
     clear_cache()
     assert verify_math(r"\boxed{x^2+2x+1}", "(x+1)^2").correct  # the parent's workers still serve
+
+
+@pytest.mark.parametrize("response, gold, expected", [
+    ("It is 50.", "50", True),  # regression: the whole line was parsed as I*t*i*s*50
+    ("So 7", "7", True),
+    ("so 50%", "50", True),
+    ("It is 51.", "50", False),
+    ("2xy", "2xy", True),  # a one-line product of variables is still taken whole
+    ("x = 2 or x = 3", "2, 3", True),
+])
+def test_short_prose_answers_keep_their_last_number(response, gold, expected):
+    assert verify_math(response, gold).correct is expected

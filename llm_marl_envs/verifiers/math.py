@@ -181,14 +181,30 @@ def _verdict(extracted: str, how: str, result: tuple[bool, str, str]) -> Verdict
     return Verdict(correct=correct, score=1.0 if correct else 0.0, status=status, extracted=extracted, detail=f"{how}: {detail}")
 
 
+_MATH_WORDS = frozenset(
+    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt pi max min gcd lcm mod det "
+    "or and".split()  # "x = 2 or x = 3" lists solutions
+)
+_LETTER_RUN = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_VOWEL = re.compile(r"[aeiouAEIOU]")
+
+
+def _looks_like_prose(line: str) -> bool:
+    """Whether a short line has words in it (``"It is 50."``, ``"so 7"``): a run of two or more
+    letters with a vowel that is neither a LaTeX command nor a function name. ``"2xy"``, ``"\\frac"``
+    and ``"sin x"`` are math."""
+    return any(_VOWEL.search(w) and w.lower() not in _MATH_WORDS for w in _LETTER_RUN.findall(line))
+
+
 def _extract(response: str) -> tuple[str | None, str]:
     """:func:`.math_extract.extract_answer`, except that a response that is one short line of math
-    (``"126"``, ``"x^2 + 1"``, ``"3x - y + 13 = 0"``) is taken whole rather than by its last number."""
+    (``"126"``, ``"x^2 + 1"``, ``"3x - y + 13 = 0"``) is taken whole rather than by its last number;
+    a line with words in it (``"It is 50."``) keeps its last number."""
     text = response if isinstance(response, str) else ""
     extracted, how = extract_answer(text)
     if how == "last_number":
         whole = text.strip()
-        if len(whole) <= 100 and "\n" not in whole:
+        if len(whole) <= 100 and "\n" not in whole and not _looks_like_prose(whole):
             try:
                 if parse_answer(whole)[0] != "text":
                     return whole, "whole"
