@@ -118,6 +118,13 @@ def test_bad_tests_are_an_error_not_an_exception(sb):
         build_plan("x = 1", None)
 
 
+@pytest.mark.parametrize("tests", [None, 123, [None, 4], ("assert 1", ["unhashable"])])
+def test_tests_of_the_wrong_type_are_an_error_not_an_exception(sb, tests):
+    """Regression: ``verify_code(prog, None)`` raised TypeError (a verifier never raises)."""
+    v = verify_code(ADD, tests, sandbox=sb)
+    assert v.status == "error" and "bad tests" in v.detail
+
+
 def test_test_program_with_check_function(sb):
     tests = "METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n    x = 5\n    for i in range(3):\n        assert candidate(i, x) == i + x\n    assert candidate(0, 0) == 1\n"
     v = verify_code(ADD, tests, entry_point="add", sandbox=sb)

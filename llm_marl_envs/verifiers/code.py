@@ -113,6 +113,8 @@ def verify_code(program: str, tests: Sequence[str] | str, *, entry_point: str | 
         plan = build_plan(tests, entry_point, setup)
     except BadTestsError as e:
         return Verdict(False, 0.0, "error", program, f"bad tests: {e}")
+    except Exception as e:  # noqa: BLE001 - tests of the wrong type (None, a number ...): report, never raise
+        return Verdict(False, 0.0, "error", program, f"bad tests: {type(e).__name__}: {e}")
     try:
         return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox)
     except Exception as e:  # noqa: BLE001 - infrastructure failure: report, never raise
