@@ -8,6 +8,7 @@ Each subcommand lives in the module that owns its feature and is imported only w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -62,7 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(module, "add_arguments"):
             module.add_arguments(sub)
         rest = argv[argv.index(cmd) + 1 :]
-        return int(module.run(sub.parse_args(rest)) or 0)
+        args = sub.parse_args(rest)
+        try:
+            return int(module.run(args) or 0)
+        except (KeyError, ValueError, FileNotFoundError) as e:  # bad names, values, paths: one clear line
+            if os.environ.get("LLM_MARL_DEBUG"):
+                raise
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"llm-marl {cmd}: {message} (LLM_MARL_DEBUG=1 shows the traceback)", file=sys.stderr)
+            return 2
     parser.parse_args(argv)  # handles --help/--version/unknown commands with argparse's messages
     return 0
 

@@ -56,6 +56,18 @@ def test_cli_help_and_version():
     assert "0.1.0" in version
 
 
+def test_cli_takes_bare_env_names_and_answers_bad_names_in_one_line(capsys):
+    """Regression: ``llm-marl envs MathDyad-v0`` and unknown ids/learners printed tracebacks."""
+    from llm_marl_envs.cli import main
+
+    assert main(["envs", "MathDyad-v0"]) == 0
+    assert "llm-marl/MathDyad-v0" in capsys.readouterr().out
+    for argv in (["envs", "Nope-v0"], ["rollout", "Nope-v0"], ["train", "--learner", "nope"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"llm-marl {argv[0]}: unknown ") and "Traceback" not in err
+
+
 def test_importing_the_package_registers_ids_with_pettingzoo():
     code = (
         "import pettingzoo, llm_marl_envs;"

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import json
 
-from .registration import ENVS, describe_envs
+from .registration import describe_envs, env_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.env_id:
-        spec = ENVS.get(args.env_id)
+        spec = env_spec(args.env_id)
         doc = importlib.import_module(spec.module).__doc__ if spec.module else spec.description
         print(doc)
         return 0

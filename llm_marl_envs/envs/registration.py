@@ -86,7 +86,8 @@ def _register_pettingzoo(spec: EnvSpec) -> None:
         pettingzoo.register("parallel", spec.id, entry_point=par)
 
 
-def _spec(env_id: str) -> EnvSpec:
+def env_spec(env_id: str) -> EnvSpec:
+    """The registered spec of ``env_id``; a bare name (``"MathDyad-v0"``) means ``llm-marl/<name>``."""
     if env_id not in ENVS and "/" not in env_id and f"{NAMESPACE}/{env_id}" in ENVS:
         env_id = f"{NAMESPACE}/{env_id}"
     return ENVS.get(env_id)
@@ -101,7 +102,7 @@ def _env_kwargs(spec: EnvSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def make_raw(env_id: str, **kwargs: Any) -> CollabEnv:
     """The unwrapped AEC env of ``env_id``."""
-    spec = _spec(env_id)
+    spec = env_spec(env_id)
     return CollabEnv(**_env_kwargs(spec, kwargs))
 
 
@@ -112,7 +113,7 @@ def make(env_id: str, **kwargs: Any) -> OrderEnforcingWrapper:
 
 def make_parallel(env_id: str, **kwargs: Any) -> CollabParallelEnv:
     """The parallel env of ``env_id``."""
-    spec = _spec(env_id)
+    spec = env_spec(env_id)
     kw = _env_kwargs(spec, kwargs)
     kw.pop("lockstep", None)
     return CollabParallelEnv(**kw)
@@ -178,6 +179,7 @@ __all__ = [
     "NAMESPACE",
     "EnvSpec",
     "describe_envs",
+    "env_spec",
     "family_factories",
     "make",
     "make_parallel",
