@@ -60,6 +60,20 @@ def test_presets_match_the_budget_across_learners():
         get_preset("nope")
 
 
+def test_every_learner_updates_every_role_at_every_step(tmp_path):
+    """Regression: CCPO kept the release's alternation (one role per 10-step block), so in an 8-12
+    step benchmark it trained the thinker alone while the others trained every role."""
+    from algorithms.bench.credit import train_config
+    from algorithms.estimators import ESTIMATORS
+    from algorithms.learners import LEARNERS as REGISTRY
+
+    for name, preset in PRESETS.items():
+        cfg = train_config(preset, preset.env_ids[0], "ccpo", 0, tmp_path)
+        learner = REGISTRY.get("ccpo")
+        est = ESTIMATORS.get(learner.estimator).make_config({**learner.estimator_kwargs, **cfg.estimator_kwargs})
+        assert est.alternate_every == 0, name
+
+
 def _fake_run(topo: str, learner: str, seed: int, greedy: float) -> dict:
     curve = [
         {"iteration": 0, "evaluator_calls": 0, "generated_tokens": 0, "greedy": 0.1, "pass_at_1": 0.1, "pass_at_k": 0.2},

@@ -155,7 +155,8 @@ def _eval_point(record: dict[str, Any], k: int) -> dict[str, Any]:
 
 
 def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_dir: Path):
-    """The :class:`algorithms.TrainConfig` of one run; only ``learner`` and ``seed`` differ between runs."""
+    """The :class:`algorithms.TrainConfig` of one run; only ``learner`` (with its
+    ``preset.learner_options``) and ``seed`` differ between runs."""
     from algorithms import TrainConfig
 
     return TrainConfig(
@@ -164,6 +165,7 @@ def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_
         iterations=preset.iterations, eval_every=preset.eval_every, eval_k=preset.eval_k, n_eval=preset.n_eval,
         temperature=preset.temperature, max_tokens=preset.max_tokens, lr=preset.lr, ppo_epochs=1,
         micro_batch_size=preset.micro_batch_size, kl_coef=preset.kl_coef, seed=seed, out_dir=str(out_dir),
+        estimator_kwargs=dict(preset.learner_options.get(learner, {})),
         save_every=0, resume=False, tensorboard=False, progress=False,
     )
 

@@ -22,6 +22,10 @@ class BenchPreset:
     ``eval_tasks`` (default: ``tasks`` with ``eval_seed``), and are checked disjoint from the
     training pool and from the testbed's supervised data (normalised prompts; overlap fails the run).
 
+    ``learner_options``: estimator options per learner. By default CCPO trains every role at every
+    step like the other learners (``alternate_every=0``): the release alternates roles every 10
+    steps, which in a run of 8-12 steps with one shared policy would train the thinker alone.
+
     Diagnostics: ``diag_buckets`` frozen contexts per run (held-out tasks, the first agent's
     decision), ``diag_candidates`` sampled messages each, each replayed ``diag_replays`` times for
     the credit and ``diag_replays`` more, independent times for the Monte-Carlo target.
@@ -52,6 +56,7 @@ class BenchPreset:
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"prompt_style": "compact"})
     policy: str = "testbed"
     model: str | None = None
+    learner_options: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ccpo": {"alternate_every": 0}})
     diag_buckets: int = 16
     diag_candidates: int = 4
     diag_replays: int = 4
