@@ -17,9 +17,9 @@ from algorithms.bench import cli
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/credit.py", description=__doc__.splitlines()[0])
-    cli.add_arguments(parser)
+    cli.add_arguments(parser, benchmark="credit")
     argv = list(sys.argv[1:] if argv is None else argv)
-    return cli.run(parser.parse_args(["credit", *argv]))
+    return cli.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
