@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import sys
 import textwrap
@@ -228,6 +229,113 @@ def test_no_daemon_escapes_the_sweep_without_a_pid_namespace():
             assert _host_processes(_uids(pool)) == [], "a daemon outlived its job"
 
 
+# Regressions from the review of the spawner rewrite: one job must never affect the next one.
+ADD_SOLUTION = "def add(a, b):\n    return a + b\n"
+_ZOMBIE_LEADER_FORGER = r"""
+import os, signal, threading, ctypes, select, time
+SPAWNER = os.getppid()
+def later_jobs():
+    found = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and "PPid:\t%d\n" % SPAWNER in open("/proc/%s/status" % p).read():
+                found.append(int(p))
+        except OSError:
+            pass
+    return found
+def forge():  # waits for a later job's nonce on fd 4, stops that job, forges its end record on fd 3
+    poller = select.poll(); poller.register(4, select.POLLIN)
+    while True:
+        poller.poll(100)
+        try:
+            nonce = os.read(4, 256).decode().strip()
+        except OSError:
+            continue
+        for _ in range(10000):
+            victims = later_jobs()
+            try:
+                for p in victims:
+                    os.kill(p, signal.SIGSTOP)
+            except OSError:
+                continue
+            if victims:
+                os.write(3, ("P 0\nEND %s\n" % nonce).encode())
+                for p in victims:
+                    os.kill(p, signal.SIGKILL)
+                break
+if os.fork() == 0:
+    os.setsid()
+    threading.Thread(target=forge).start()
+    ctypes.CDLL(None).pthread_exit(None)  # main thread gone: /proc says "Z" while the thread runs on
+time.sleep(0.3)
+def add(a, b):
+    return a + b
+"""
+
+
+@needs_pidns_or_uid
+def test_a_zombie_leaders_live_thread_is_swept_and_cannot_forge_later_results():
+    wrong = "def add(a, b):\n    return a - b\n"
+    with Sandbox(workers=1) as pool:
+        verify_code(_ZOMBIE_LEADER_FORGER, ["assert add(1, 2) == 3"], sandbox=pool)
+        time.sleep(0.3)
+        for _ in range(3):
+            assert not verify_code(wrong, ["assert add(1, 2) == 3"], sandbox=pool).correct
+        if pool.backend.drops_uid:
+            assert _host_processes(_uids(pool)) == []
+
+
+def test_a_job_that_reconfigures_its_pipes_does_not_touch_the_next_job():
+    """Shrinking fd 3 to one page and making fds 1/2 non-blocking: later jobs still get their
+    (large) output and all their test records (each job has its own pipes)."""
+    tests = [f"assert add({i}, 1) == {i + 1}" for i in range(600)]
+    attack = ("import fcntl, os\nfor fd in (1, 2, 3):\n    fcntl.fcntl(fd, 1031, 4096)\n    os.set_blocking(fd, False)\n"
+              + ADD_SOLUTION)
+    with Sandbox(workers=1) as pool:
+        verify_code(attack, tests, sandbox=pool, timeout_s=5)
+        assert verify_code(ADD_SOLUTION, tests, sandbox=pool, timeout_s=5).correct
+        r = pool.run_python("print('x' * 300_000)")
+        assert r.status == "ok" and len(r.stdout) == 300_001
+
+
+def test_a_work_dir_too_deep_for_recursion_does_not_break_the_worker():
+    deep = "import os\nos.chdir('.')\nfor _ in range(1100):\n    os.mkdir('d')\n    os.chdir('d')\nopen('f', 'w').write('x')\n"
+    with Sandbox(workers=1) as pool:
+        assert pool.run_python(deep, timeout_s=20).status == "ok"
+        for _ in range(2):
+            assert pool.run_python("import os\nprint(os.listdir('.'))").stdout == "[]\n"
+
+
+def test_a_malformed_job_is_an_error_and_the_worker_stays_in_step():
+    from llm_marl_envs.sandbox.worker import Limits
+
+    with Sandbox(workers=1) as pool:
+        bad = {"mode": "run", "source": "print(1)", "stdin": "", **Limits().job_fields()}
+        del bad["out_cap"]
+        assert pool.execute(bad)["status"] == "error"
+        for i in range(3):
+            assert pool.run_python(f"print({i})").stdout == f"{i}\n"
+
+
+def test_the_worker_recovers_when_its_spawner_dies():
+    with Sandbox(workers=1, backend="rlimits") as pool:  # no pid namespace: the spawner is visible here
+        assert pool.run_python("print(1)").stdout == "1\n"
+        zygote = pool._all[0].proc.pid
+        with open(f"/proc/{zygote}/task/{zygote}/children") as f:
+            spawner = int(f.read().split()[0])
+        os.kill(spawner, signal.SIGKILL)
+        first = pool.run_python("print(2)")
+        assert first.status == "error" and "spawner" in first.detail
+        for i in range(3):
+            assert pool.run_python(f"print({i})").stdout == f"{i}\n"
+
+
+@needs_seccomp
+def test_system_v_ipc_is_denied(sb):
+    """Segments would outlive the job (and, without an IPC namespace, the worker)."""
+    r = _run(sb, "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                 "print(libc.shmget(0x5EED, 4096, 0o1600), libc.semget(0x5EED, 1, 0o1600), ctypes.get_errno())")
+    assert r.stdout.split() == ["-1", "-1", "1"]  # EPERM
 def _writes(paths: list[str]) -> str:
     return textwrap.dedent(f"""
         for p in {paths!r}:

@@ -227,7 +227,7 @@ def child_verify(job: dict, setup, driver) -> None:
     except _base as exc:  # noqa: BLE001 - a broken test harness stage fails the remaining tests
         _print_exc(exc)
         record(f"X {_type(exc).__name__}")
-    try:  # non-blocking: a solution that drained fd 4 itself gets no nonce, not a hang
+    try:  # a solution that drained fd 4 itself finds it at end of file: no nonce
         nonce = _read(NONCE_FD, 256).decode("ascii", "replace").strip()
     except _base:
         nonce = ""

@@ -1,7 +1,7 @@
 """The seccomp filter every sandboxed job gets (x86-64; classic BPF built by hand, no libseccomp).
 
 Denied with EPERM: namespace creation and entry, mounts, tracing, keyrings, bpf, io_uring, module
-loading, kexec and friends, and sockets of every family but AF_UNIX (no network even on a backend
+loading, kexec and friends, System V IPC, and sockets of every family but AF_UNIX (no network even on a backend
 without a network namespace); ``clone3`` answers ENOSYS so that libc falls back to ``clone``, whose
 namespace flags are denied. A foreign architecture is killed. Standard library only.
 """
@@ -21,6 +21,10 @@ DENIED_SYSCALLS = {
     "bpf": 321, "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
     "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
     "fsmount": 432, "fspick": 433,
+    # System V IPC objects outlive the job (and, without an IPC namespace, the worker): a leak and a
+    # channel between jobs. POSIX shared memory and semaphores (files in /dev/shm) stay available.
+    "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67,
+    "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220,
 }
 _NR_SOCKET, _NR_CLONE, _NR_CLONE3 = 41, 56, 435
 _CLONE_NAMESPACES = 0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000

@@ -6,18 +6,24 @@ bare rlimits, see ``backend.py``), pre-imports common modules, applies what ever
 serves jobs read from fd 0 and answers on fd 1, one job at a time.
 
 Two processes share the work. The *spawner*, forked once after the preload, does nothing but fork
-a fresh child per job and report its exit status; the *zygote* does everything else (framing, the
-wall clock, reading capped output, killing leftovers, cleaning the work directory). Only the spawner
-ever forks per job, so only its few pages are write-protected and copied again and again: the
-zygote's own bookkeeping costs no copy-on-write faults, which is most of the per-job overhead a
-single forking process pays.
+a fresh child per job, enforce its deadline and report its exit status; the *zygote* does everything
+else (framing, creating the job's pipes, reading capped output, killing leftovers, cleaning the work
+directory). Only the spawner ever forks per job, so only its few pages are write-protected and
+copied again and again: the zygote's own bookkeeping costs no copy-on-write faults, which is most of
+the per-job overhead a single forking process pays. Every job gets pipes of its own (stdout,
+stderr, and in verify mode the result channel and the nonce), created by the zygote and handed to
+the spawner with the job (``SCM_RIGHTS`` over a Unix socket): nothing a job can reach is shared with
+another job.
 
 Every job's child, before running any untrusted code: starts a new session, keeps only its own
 descriptors, applies the rlimits (AS, CPU, FSIZE, NOFILE, NPROC, CORE=0), drops to a per-worker
 unprivileged uid (when the zygote runs as root) and enters the private work directory (see
-``_child.py``). The zygote enforces the wall clock (SIGKILL of the child's process group), caps
+``_child.py``). The spawner SIGKILLs it (and its process group) at the deadline; the zygote caps
 stdout/stderr while reading them incrementally, and afterwards kills every process the job left
-behind (a double-forked daemon included), discards what they wrote and removes the work directory.
+behind (a double-forked daemon, a zombie leader with live threads) and removes the work directory.
+When it cannot (processes that will not die, a directory it cannot remove, a lost spawner), the
+worker answers ``fatal`` and exits, and the harness starts a fresh one: it never serves a job it
+cannot vouch for.
 
 Framing on both pipes: a 4-byte big-endian length, then the job as ``marshal`` (from the harness)
 or the result as a flat JSON object (to the harness). This file and its two
@@ -129,8 +135,32 @@ PRELOAD_EXTRA = (
 )
 
 
-class SpawnerDied(RuntimeError):
-    """The spawner process went away: the zygote answers the job and exits (the harness restarts it)."""
+class WorkerBroken(RuntimeError):
+    """The worker can no longer vouch for the next job (its spawner is gone, a job's processes would
+    not die, its work directory cannot be reset, a failure after a job was dispatched): it answers
+    with ``fatal`` and exits, and the harness starts a fresh one."""
+
+
+class SpawnerDied(WorkerBroken):
+    """The spawner process went away."""
+
+
+_JOB_FIELDS = {"timeout_s": float, "memory_mb": int, "cpu_s": int, "fsize": int, "nofile": int, "nproc": int,
+               "out_cap": int}
+
+
+def _checked_job(job: dict) -> dict:
+    """The job with its fields converted; raises before anything is dispatched when one is missing or
+    of the wrong type (the worker answers an error and stays usable)."""
+    checked = dict(job)
+    for key, kind in _JOB_FIELDS.items():
+        checked[key] = kind(job[key])
+    if checked.get("mode", "run") not in ("run", "verify"):
+        raise ValueError(f"unknown mode {checked.get('mode')!r}")
+    for key in ("source", "stdin", "setup", "driver", "nonce"):
+        if not isinstance(checked.get(key, ""), str):
+            raise TypeError(f"{key} must be a string")
+    return checked
 
 
 class Zygote:
@@ -148,41 +178,38 @@ class Zygote:
         self.status_buf = b""
         self.seccomp = False
         self.spawner_pid = -1
+        self.sock = None
 
     def start_spawner(self) -> None:
-        """Create the persistent job channels and fork the spawner, which holds the job's ends."""
+        """Fork the spawner, connected by a Unix socket (job frames, with each job's own pipe ends
+        passed as SCM_RIGHTS) and a pipe (its reports)."""
+        import _socket
         import fcntl
 
-        self.out_r, out_w = os.pipe()
-        self.err_r, err_w = os.pipe()
-        self.res_r, res_w = os.pipe()
-        self.nonce_r, self.nonce_w = os.pipe()
-        spawn_r, self.spawn_w = os.pipe()
+        self.sock, spawner_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self.status_r, status_w = os.pipe()
-        try:  # records are read after the child exits: room for ~80k tests' records
-            fcntl.fcntl(self.res_r, 1031, 1 << 20)  # F_SETPIPE_SZ
-        except OSError:
-            pass
-        for fd in (self.out_r, self.err_r, self.res_r, self.nonce_r, self.status_r):
-            os.set_blocking(fd, False)  # the nonce end is shared with the jobs: their read never blocks either
-        job_fds = {"stdin": os.open("/dev/null", os.O_RDONLY), "out": out_w, "err": err_w, "res": res_w,
-                   "nonce": self.nonce_r}
+        os.set_blocking(self.status_r, False)
         pid = os.fork()
         if pid == 0:  # ---- the spawner
             try:
-                for fd in (self.cmd_fd, self.reply_fd, self.out_r, self.err_r, self.res_r, self.nonce_w,
-                           self.spawn_w, self.status_r):
+                for fd in (self.cmd_fd, self.reply_fd, self.status_r):
                     os.close(fd)
-                high = {name: fcntl.fcntl(fd, fcntl.F_DUPFD, 200) for name, fd in job_fds.items()}
-                for fd in job_fds.values():
+                self.sock.close()
+                # Its own channels on fds 3 and 4: received job fds are then >= 5, so a job's dup2 onto
+                # its fds 1-4 never overwrites a source it still needs.
+                high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (spawner_sock.fileno(), status_w)]
+                spawner_sock.close()
+                os.close(status_w)
+                for target, fd in zip((3, 4), high, strict=True):
+                    os.dup2(fd, target)
                     os.close(fd)
-                spawner_loop(spawn_r, status_w, high, self.uid, self.workdir)
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, 3)
+                spawner_loop(sock, 4, os.open("/dev/null", os.O_RDONLY), self.uid, self.workdir)
             except BaseException:  # noqa: BLE001
                 pass
             os._exit(0)
-        for fd in (spawn_r, status_w, *job_fds.values()):
-            if fd != self.nonce_r:
-                os.close(fd)
+        spawner_sock.close()
+        os.close(status_w)
         self.spawner_pid = pid
 
     def reply(self, obj: dict) -> None:
@@ -198,28 +225,30 @@ class Zygote:
             job = read_job(self.cmd_fd)
             if job is None:
                 return
-            failure = None
+            broken = False
             try:
                 result = self.run_job(job)
             except Exception as exc:  # noqa: BLE001 - report the zygote's own failure
-                failure = exc
+                broken = isinstance(exc, WorkerBroken)
                 result = {"status": "error", "exit_code": None, "stdout": "", "stderr": "",
                           "duration_s": 0.0, "detail": f"sandbox worker error: {type(exc).__name__}: {exc}",
-                          "channel": ""}
+                          "channel": "", "fatal": broken}
             result["id"] = job.get("id")
             self.reply(result)
-            if isinstance(failure, SpawnerDied):
-                return  # the harness starts a new worker
+            if broken:
+                return  # exiting takes the pid namespace (and anything left in it) down; a fresh worker follows
 
     def run_job(self, job: dict) -> dict:
-        os.mkdir(self.workdir, 0o700)
-        if self.uid is not None:
-            os.chown(self.workdir, self.uid, self.uid)
+        job = _checked_job(job)
+        try:
+            os.mkdir(self.workdir, 0o700)
+            if self.uid is not None:
+                os.chown(self.workdir, self.uid, self.uid)
+        except OSError as exc:
+            raise WorkerBroken(f"cannot create the work directory: {exc}") from exc
         try:
             return self._run(job)
         finally:
-            for fd in (self.out_r, self.err_r, self.res_r, self.nonce_r):
-                _drain(fd, None)  # leftovers' late writes and an unread nonce: gone before the next job
             self.remove_tree(self.workdir)
             self.scrub_shared_dirs()
 
@@ -228,28 +257,76 @@ class Zygote:
         import select
 
         verify = job.get("mode") == "verify"
-        if verify:
-            # The nonce waits in the pipe buffer and leaves this process's objects before the fork:
-            # the child's untrusted code finds it in no frame, dict or string it can reach.
-            os.write(self.nonce_w, (str(job.pop("nonce", "")) + "\n").encode("ascii", "replace"))
         setup = (job.pop("setup", "") or "").encode("utf-8", "surrogateescape") if verify else b""
         driver = (job.pop("driver", "") or "").encode("utf-8", "surrogateescape") if verify else b""
+        nonce = str(job.pop("nonce", ""))
         body = marshal.dumps(job)  # built by this process from the decoded frame: plain str/int/float
-        timeout = float(job["timeout_s"])
-        start = time.monotonic()
-        backstop = start + timeout + SPAWNER_GRACE_S  # the spawner kills at the deadline; this catches a stuck one
-        self._send_to_spawner(_PARTS.pack(len(body), len(setup), len(driver), timeout) + body + setup + driver)
+        timeout = job["timeout_s"]
+        # This job's own pipes; the child gets the write ends (and the nonce's read end) through the
+        # spawner, this process keeps the other ends: nothing is shared with any other job.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ours, theirs = [out_r, err_r], [out_w, err_w]
+        res_r = -1
+        if verify:
+            import fcntl
+
+            res_r, res_w = os.pipe()
+            try:  # records are read once the child exited: room for ~80k tests' records
+                fcntl.fcntl(res_r, 1031, 1 << 20)  # F_SETPIPE_SZ
+            except OSError:
+                pass
+            nonce_r, nonce_w = os.pipe()
+            # The nonce waits in the pipe buffer and leaves this process's objects before the fork:
+            # the child's untrusted code finds it in no frame, dict or string it can reach.
+            os.write(nonce_w, (nonce + "\n").encode("ascii", "replace"))
+            os.close(nonce_w)
+            ours.append(res_r)
+            theirs += [res_w, nonce_r]
+        for fd in ours:
+            os.set_blocking(fd, False)
+        try:
+            start = time.monotonic()
+            backstop = start + timeout + SPAWNER_GRACE_S  # the spawner kills at the deadline; this catches a stuck one
+            try:
+                self._dispatch(_PARTS.pack(len(body), len(setup), len(driver), timeout), body + setup + driver, theirs)
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+            try:
+                return self._supervise(job, verify, start, backstop, out_r, err_r, res_r, signal, select)
+            except WorkerBroken:
+                raise
+            except Exception as exc:  # noqa: BLE001 - after the dispatch, the spawner's state is unknown
+                raise WorkerBroken(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            for fd in ours:
+                os.close(fd)
+
+    def _dispatch(self, header: bytes, payload: bytes, fds: list[int]) -> None:
+        import _socket
+
+        try:
+            self.sock.sendmsg([header], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+            self.sock.sendall(payload)
+        except OSError as exc:
+            raise SpawnerDied(f"the spawner is gone: {exc}") from exc
+
+    def _supervise(self, job: dict, verify: bool, start: float, backstop: float, out_r: int, err_r: int,
+                   res_r: int, signal, select) -> dict:
+        """Stream the child's output (capped) until the spawner reports its end; then sweep."""
         pid = self._next_report(backstop)[0]
         if pid < 0:
-            raise OSError(-pid, "the spawner could not fork the job")
-        outputs = {self.out_r: bytearray(), self.err_r: bytearray()}
-        cap = int(job["out_cap"])
+            raise WorkerBroken(f"the spawner could not fork the job (errno {-pid})")
+        outputs = {out_r: bytearray(), err_r: bytearray()}
+        cap = job["out_cap"]
         poller = select.poll()
-        for fd in (self.out_r, self.err_r, self.status_r):  # not the result pipe: no wake-up per test record
+        for fd in (out_r, err_r, self.status_r):  # not the result pipe: no wake-up per test record
             poller.register(fd, select.POLLIN)
         over_cap = False
+        report = None
         while True:
-            if self._read_outputs(outputs, cap):
+            if _read_outputs(outputs, poller, cap):
                 over_cap = True
                 try:
                     os.killpg(pid, signal.SIGKILL)  # it wrote, so it has its own process group
@@ -266,16 +343,16 @@ class Zygote:
         if report is None:
             report = self._next_report(backstop)
         else:
-            self._read_outputs(outputs, cap)  # what the child wrote just before it exited
+            _read_outputs(outputs, poller, cap)  # what the child wrote just before it exited
         duration = time.monotonic() - start
         _, wait_status, timed_out = report
-        channel = _drain(self.res_r, 1 << 20) if verify else b""
+        channel = _drain(res_r, 1 << 20) if verify else b""
         leftovers = self.sweep(pid)
         if os.WIFSIGNALED(wait_status):
             exit_code = -os.WTERMSIG(wait_status)
         else:
             exit_code = os.WEXITSTATUS(wait_status)
-        stderr = bytes(outputs[self.err_r]).decode("utf-8", "replace")
+        stderr = bytes(outputs[err_r]).decode("utf-8", "replace")
         if timed_out:
             status = "timeout"
         elif over_cap:
@@ -289,36 +366,12 @@ class Zygote:
         return {
             "status": status,
             "exit_code": exit_code,
-            "stdout": bytes(outputs[self.out_r]).decode("utf-8", "replace"),
+            "stdout": bytes(outputs[out_r]).decode("utf-8", "replace"),
             "stderr": stderr,
             "duration_s": duration,
             "leftover_processes": leftovers,
             "channel": channel.decode("ascii", "replace"),
         }
-
-    def _send_to_spawner(self, frame: bytes) -> None:
-        try:
-            while frame:
-                frame = frame[os.write(self.spawn_w, frame):]
-        except OSError as exc:
-            raise SpawnerDied(f"the spawner is gone: {exc}") from exc
-
-    @staticmethod
-    def _read_outputs(outputs: dict, cap: int) -> bool:
-        """Read what is available on stdout/stderr, keeping ``cap`` bytes each; True when over the cap."""
-        over = False
-        for fd, buf in outputs.items():
-            while True:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    break
-                room = cap - len(buf)
-                buf += data[:max(room, 0)]
-                if len(data) > room:
-                    over = True
-                    break
-        return over
 
     def _next_report(self, deadline: float | None) -> tuple[int, ...] | None:
         """The spawner's next report line as integers: ``(pid,)`` after a fork, ``(pid, wait status,
@@ -354,20 +407,16 @@ class Zygote:
                 continue
             for entry in entries:
                 try:
-                    if entry.stat(follow_symlinks=False).st_uid != self.uid:
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.stat(follow_symlinks=False).st_uid == self.uid:
                         self.remove_tree(entry.path)
-                    else:
-                        os.unlink(entry.path)
                 except OSError:
                     pass
 
     def sweep(self, pid: int) -> int:
-        """Kill every process the job left behind; return how many were found.
-
-        Lists again until a listing shows no job process at all, zombies included: a listing taken
-        just as a job process exits can miss the child it forked a moment before."""
+        """Kill every process the job left behind and return how many were alive. Zombies are killed
+        too (a thread-group leader that exited can still have running threads) and reaped; the
+        listing is repeated until it is empty (one taken as a job process exits can miss the child it
+        forked a moment before). Processes that will not go make the worker unusable."""
         import _signal as signal
 
         try:
@@ -378,23 +427,25 @@ class Zygote:
         for _ in range(200):
             live, dead = self._job_processes()
             if not live and not dead:
-                break
+                return found
             found = max(found, len(live))
-            if live and self.uid is not None:
+            if self.uid is not None:
                 self._kill_uid(self.uid)
-            for p in live if self.uid is None else ():
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            else:
+                for p in live + dead:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except OSError:
+                        pass
             self._reap()
-            if live:
-                time.sleep(0.001)
-        self._reap()
-        return found
+            time.sleep(0.001)
+        raise WorkerBroken("processes of the job survived the sweep")
 
     def _job_processes(self) -> tuple[list[int], list[int]]:
-        """The job's processes: (live, zombies)."""
+        """The job's processes: (live, zombies). Without a uid of its own or a pid namespace the job's
+        processes cannot be told from the host's: the process-group kill is all there is."""
+        if self.uid is None and not self.private_pidns:
+            return [], []
         spared = (1, os.getpid(), self.spawner_pid)
         live, dead = [], []
         for name in os.listdir("/proc"):
@@ -407,8 +458,6 @@ class Zygote:
                 continue
             if self.uid is not None and int(fields.get(b"Uid", b"-1").split()[0]) != self.uid:
                 continue
-            if self.uid is None and not self.private_pidns:
-                continue  # no way to tell a job's process from the host's: the process group kill must do
             if fields.get(b"State", b"").split()[:1] in ([b"Z"], [b"X"]):
                 dead.append(int(name))
             else:
@@ -442,72 +491,127 @@ class Zygote:
             if pid == 0:
                 return
             if pid == self.spawner_pid:
-                self.spawner_pid = -1  # the next job finds its pipe closed and the worker restarts
+                self.spawner_pid = -1  # the next job finds its socket closed and the worker restarts
 
     @staticmethod
     def remove_tree(path: str) -> None:
+        """Remove ``path`` (never following symlinks, at any depth); ``WorkerBroken`` when it stays."""
         try:
             os.rmdir(path)  # the usual case: the job left nothing behind
+            return
         except FileNotFoundError:
-            pass
+            return
         except OSError:
-            import shutil
+            pass
+        try:
+            if os.path.islink(path) or not os.path.isdir(path):
+                os.unlink(path)
+            else:  # GNU rm: fd-relative, no recursion limit, never follows symlinks
+                import subprocess
 
-            shutil.rmtree(path, ignore_errors=True)
+                subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        except Exception:  # noqa: BLE001 - whether it is gone is checked below
+            pass
+        if os.path.lexists(path):
+            raise WorkerBroken(f"cannot remove {path}")
 
 
 _PARTS = struct.Struct(">IIId")  # zygote -> spawner: lengths of the marshalled job, setup and driver code; timeout
+_JOB_FD_NAMES = ("out", "err", "res", "nonce")  # the pipe ends a job receives, in this order
 
 
-def _drain(fd: int, cap: int | None) -> bytes:
-    """Everything readable on a non-blocking ``fd`` now (up to ``cap`` bytes kept)."""
+def _read_outputs(outputs: dict, poller, cap: int) -> bool:
+    """Read what is available on the child's stdout/stderr (non-blocking), keeping ``cap`` bytes of
+    each; a closed one is unregistered. True when one went over the cap."""
+    over = False
+    for fd, buf in outputs.items():
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                try:
+                    poller.unregister(fd)
+                except KeyError:
+                    pass
+                break
+            room = cap - len(buf)
+            buf += data[:max(room, 0)]
+            if len(data) > room:
+                over = True
+                break
+    return over
+
+
+def _drain(fd: int, cap: int) -> bytes:
+    """Everything readable on a non-blocking ``fd`` now, up to ``cap`` bytes."""
     chunks = []
     kept = 0
-    while True:
+    while kept < cap:
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
             break
         if not data:
             break
-        if cap is not None and kept < cap:
-            chunks.append(data[: cap - kept])
-            kept += len(chunks[-1])
+        chunks.append(data[: cap - kept])
+        kept += len(chunks[-1])
     return b"".join(chunks)
 
 
-def spawner_loop(spawn_fd: int, status_fd: int, job_fds: dict, uid: int | None, workdir: str) -> None:
-    """The spawner: for each job frame, fork the job's child, report ``<pid>``, enforce the wall clock
-    (SIGKILL of the child and its process group at the deadline, through a pidfd: never a recycled
-    pid), reap it, report ``<pid> <wait status> <killed>``. Compiles the trusted test code once per
-    distinct text (cached)."""
+def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: str) -> None:
+    """The spawner: for each job frame (and the job's own pipe ends, received with it), fork the
+    job's child, report ``<pid>``, enforce the wall clock (SIGKILL of the child and its process group
+    at the deadline, through a pidfd: never a recycled pid), reap it, report ``<pid> <wait status>
+    <killed>``. Compiles the trusted test code once per distinct text (cached)."""
     import _signal as signal
+    import _socket
     import select
 
     _die_with_parent()  # not inherited through fork
     compiled: dict = {}
     poller = select.poll()
+    sock_fd = sock.fileno()
     while True:
-        head = _read_exact(spawn_fd, _PARTS.size)
-        if head is None:
+        try:
+            head, ancillary, _, _ = sock.recvmsg(_PARTS.size, _socket.CMSG_LEN(4 * len(_JOB_FD_NAMES)))
+        except OSError:
             return
+        if not head:
+            return
+        received = []
+        for level, kind, data in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                received += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
+        if len(head) < _PARTS.size:
+            rest = _read_exact(sock_fd, _PARTS.size - len(head))
+            if rest is None:
+                return
+            head += rest
         n_body, n_setup, n_driver, timeout = _PARTS.unpack(head)
-        parts = _read_exact(spawn_fd, n_body + n_setup + n_driver)
+        parts = _read_exact(sock_fd, n_body + n_setup + n_driver)
         if parts is None:
             return
         body = parts[:n_body]
         setup = _compiled(compiled, parts[n_body:n_body + n_setup], "test_setup.py")
         driver = _compiled(compiled, parts[n_body + n_setup:], "tests.py")
+        job_fds = {"stdin": null_fd, **dict(zip(_JOB_FD_NAMES[: len(received)], received, strict=True))}
         try:
             pid = os.fork()
         except OSError as exc:
-            os.write(status_fd, b"%d\n" % -(exc.errno or 1))
-            continue
+            pid = -(exc.errno or 1)
         if pid == 0:
-            os.close(spawn_fd)
-            os.close(status_fd)
+            del compiled, parts  # other tasks' tests: not reachable from the job's frames
             _child.child_main(body, setup, driver, job_fds, uid, workdir)
+        for fd in received:
+            os.close(fd)
         os.write(status_fd, b"%d\n" % pid)
+        if pid < 0:
+            continue
         pidfd = os.pidfd_open(pid)
         poller.register(pidfd, select.POLLIN)
         killed = 0

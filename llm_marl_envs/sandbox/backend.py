@@ -144,7 +144,7 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
     zygote = [py, "-I", "-S", str(ZYGOTE_PATH), *opts]
     if backend == "unshare":
         unshare = shutil.which("unshare") or "unshare"
-        flags = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+        flags = ["--net", "--pid", "--ipc", "--fork", "--mount", "--mount-proc", "--kill-child"]
         if not is_root:
             flags = ["--map-root-user", *flags]
         return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]

@@ -115,6 +115,8 @@ class Worker:
                         "detail": "the sandbox worker overran its deadline and was killed"}
             raise WorkerDied("sandbox worker exited during a job")
         self.jobs_run += 1
+        if reply.get("fatal"):
+            self.restart()  # the worker could not vouch for its next job and is exiting
         return reply
 
     def _write_all(self, data: bytes, deadline: float) -> bool:

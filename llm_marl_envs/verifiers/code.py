@@ -12,7 +12,9 @@ read the expected value, and one that knows this harness's protocol and reaches 
 interpreter (``sys.settrace``, ``ctypes``, reading fd 4 itself) could still forge a pass. The
 defences here stop the known reward hacks (exit early, print a pass marker, patch builtins or
 ``AssertionError``, AlwaysEqual objects, ``__bool__`` lies, searching frames and the heap for the
-nonce); the namespaces, uid and rlimits protect the host regardless.
+nonce); the namespaces, uid and rlimits protect the host regardless. A job's process is a fork of the
+sandbox's spawner, so bytes of earlier jobs' tests may still lie in its freed memory: no frame or
+object reaches them, but a program that scans raw memory (``ctypes``) could.
 """
 
 from __future__ import annotations
