@@ -13,8 +13,9 @@ interpreter (``sys.settrace``, ``ctypes``, reading fd 4 itself) could still forg
 defences here stop the known reward hacks (exit early, print a pass marker, patch builtins or
 ``AssertionError``, AlwaysEqual objects, ``__bool__`` lies, searching frames and the heap for the
 nonce); the namespaces, uid and rlimits protect the host regardless. A job's process is a fork of the
-sandbox's spawner, so bytes of earlier jobs' tests may still lie in its freed memory: no frame or
-object reaches them, but a program that scans raw memory (``ctypes``) could.
+sandbox's spawner, whose cache of compiled test code (this task's and others') its frames can
+reach; other tasks' tests are of no use to it (nothing it learns outlives the job), and this
+task's tests are reachable in any in-process harness.
 """
 
 from __future__ import annotations
