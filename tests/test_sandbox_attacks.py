@@ -699,3 +699,36 @@ def test_files_left_in_shared_temp_dirs_are_removed_without_fs_isolation():
         assert f"WROTE /tmp/left_{tag}" in r.stdout  # the write itself succeeded (no private /tmp here)
     for p in [*paths, f"/tmp/dir_{tag}"]:
         assert not Path(p).exists(), f"{p} outlived its job"
+
+
+@needs_seccomp
+def test_posix_message_queues_are_denied(sb):
+    """Regression: a queue outlived its job (and, on rlimits, the worker): a channel between jobs."""
+    r = _run(sb, "import ctypes\nrt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                 "print(rt.mq_open(b'/llm-marl-test', 0o100 | 0o2, 0o600, None), ctypes.get_errno())")
+    assert r.stdout.split() == ["-1", "1"]  # EPERM
+
+
+def test_a_restarted_worker_gets_a_new_uid():
+    with Sandbox(workers=1) as pool:
+        worker = pool._all[0]
+        before = worker.uid
+        worker.restart()
+        assert pool.run_python("print(1)").stdout == "1\n"
+        assert before is None or worker.uid != before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="the job is root in its namespace only when the harness is not root")
+def test_unshare_jobs_hold_no_capabilities():
+    """Regression: mapped to root in their user namespace, jobs could write /proc/<spawner>/mem."""
+    with Sandbox(workers=1, backend="unshare") as pool:
+        r = pool.run_python("print([l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0])")
+    assert int(r.stdout, 16) == 0
+
+
+def test_nothing_a_job_leaves_in_the_private_tmp_reaches_the_next_job():
+    with Sandbox(workers=1) as pool:
+        if pool.backend.name != "bwrap" or pool.backend.drops_uid:
+            pytest.skip("only bubblewrap without root lets a job write the worker's /tmp")
+        pool.run_python("open('/tmp/left', 'w').write('x')")
+        assert "False" in pool.run_python("import os\nprint(os.path.exists('/tmp/left'))").stdout

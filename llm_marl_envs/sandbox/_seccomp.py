@@ -1,8 +1,9 @@
 """The seccomp filter every sandboxed job gets (x86-64; classic BPF built by hand, no libseccomp).
 
 Denied with EPERM: namespace creation and entry, mounts, tracing, keyrings, bpf, io_uring, module
-loading, kexec and friends, System V IPC, and sockets of every family but AF_UNIX (no network even on a backend
-without a network namespace); ``clone3`` answers ENOSYS so that libc falls back to ``clone``, whose
+loading, kexec and friends, System V IPC and POSIX message queues, other processes' fds and memory
+(``pidfd_getfd``, ``process_madvise``, ``kcmp``), and sockets of every family but AF_UNIX (no network
+even on a backend without a network namespace); ``clone3`` answers ENOSYS so that libc falls back to ``clone``, whose
 namespace flags are denied. A foreign architecture is killed. Standard library only.
 """
 
@@ -25,6 +26,11 @@ DENIED_SYSCALLS = {
     # channel between jobs. POSIX shared memory and semaphores (files in /dev/shm) stay available.
     "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67,
     "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220,
+    # POSIX message queues likewise live as long as the IPC namespace.
+    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244,
+    "mq_getsetattr": 245,
+    # Reaching into other processes: another process's fds, memory advice, kernel-object comparison.
+    "kcmp": 312, "pidfd_getfd": 438, "process_madvise": 440,
 }
 _NR_SOCKET, _NR_CLONE, _NR_CLONE3 = 41, 56, 435
 _CLONE_NAMESPACES = 0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000

@@ -164,11 +164,13 @@ def _checked_job(job: dict) -> dict:
 
 
 class Zygote:
-    def __init__(self, uid: int | None, private_pidns: bool, workroot: str, scrub: tuple[str, ...] = ()) -> None:
+    def __init__(self, uid: int | None, private_pidns: bool, workroot: str, scrub: tuple[str, ...] = (),
+                 empty: tuple[str, ...] = ()) -> None:
         self.uid = uid
         self.private_pidns = private_pidns
         self.workdir = f"{workroot}/job"  # one at a time; constant, so the jobs' environment is too
-        self.scrub = scrub if uid is not None else ()
+        self.scrub = scrub if uid is not None else ()  # shared host dirs: only the job uid's entries go
+        self.empty = empty  # the worker's private dirs (bubblewrap's /tmp, /dev/shm, /dev/mqueue): all goes
         self.cmd_fd = os.dup(0)
         self.reply_fd = os.dup(1)
         null = os.open("/dev/null", os.O_RDWR)
@@ -398,19 +400,21 @@ class Zygote:
         return tuple(int(x) for x in line.split())
 
     def scrub_shared_dirs(self) -> None:
-        """Without a private file system: delete what the job's uid left in world-writable dirs
-        (``/tmp``, ``/var/tmp``, ``/dev/shm``); the uid is unique to this worker, so nothing else goes."""
+        """After the sweep (nothing of the job runs any more): empty the worker's private dirs, and in
+        world-writable host dirs delete what the job's uid left (the uid is unique to this worker)."""
+        doomed = []
+        for folder in self.empty:
+            try:
+                doomed += [e.path for e in os.scandir(folder) if e.path != self.workdir]
+            except OSError:
+                pass
         for folder in self.scrub:
             try:
-                entries = list(os.scandir(folder))
+                doomed += [e.path for e in os.scandir(folder) if e.stat(follow_symlinks=False).st_uid == self.uid]
             except OSError:
-                continue
-            for entry in entries:
-                try:
-                    if entry.stat(follow_symlinks=False).st_uid == self.uid:
-                        self.remove_tree(entry.path)
-                except OSError:
-                    pass
+                pass
+        if doomed:
+            _remove_paths(doomed)
 
     def sweep(self, pid: int) -> int:
         """Kill every process the job left behind and return how many were alive. Zombies are killed
@@ -495,7 +499,7 @@ class Zygote:
 
     @staticmethod
     def remove_tree(path: str) -> None:
-        """Remove ``path`` (never following symlinks, at any depth); ``WorkerBroken`` when it stays."""
+        """Remove the work directory; ``WorkerBroken`` when it stays."""
         try:
             os.rmdir(path)  # the usual case: the job left nothing behind
             return
@@ -503,18 +507,21 @@ class Zygote:
             return
         except OSError:
             pass
-        try:
-            if os.path.islink(path) or not os.path.isdir(path):
-                os.unlink(path)
-            else:  # GNU rm: fd-relative, no recursion limit, never follows symlinks
-                import subprocess
-
-                subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
-        except Exception:  # noqa: BLE001 - whether it is gone is checked below
-            pass
+        _remove_paths([path])
         if os.path.lexists(path):
             raise WorkerBroken(f"cannot remove {path}")
+
+
+def _remove_paths(paths: list[str]) -> None:
+    """Remove files and trees (any depth, symlinks never followed) with one ``rm`` (GNU: fd-relative,
+    no recursion limit)."""
+    try:
+        import subprocess
+
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", *paths], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+    except Exception:  # noqa: BLE001 - the caller checks what is left where it matters
+        pass
 
 
 _PARTS = struct.Struct(">IIId")  # zygote -> spawner: lengths of the marshalled job, setup and driver code; timeout
@@ -695,7 +702,8 @@ def main(argv: list[str]) -> int:
             except Exception:  # noqa: BLE001
                 pass
         _child.PLAIN_EQ = _child.make_plain_eq(type, isinstance, id, len)  # a one-job worker builds it in the child
-    zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d))
+    zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
+                    tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
     import gc
 

@@ -31,7 +31,8 @@ ZYGOTE_PATH = Path(_zygote.__file__).resolve()
 SANDBOX_DIR = "/sandbox"  # where bubblewrap shows the worker's three files inside the sandbox
 SANDBOX_FILES = ("_zygote.py", "_child.py", "_seccomp.py")
 WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
-SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm"  # host dirs a job could write without bwrap; cleaned after each job
+SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm:/run/lock"  # host dirs a job's uid could write without bwrap; cleaned after each job
+PRIVATE_DIRS = "/tmp:/dev/shm:/dev/mqueue"  # bwrap's own copies: emptied after each job (all but the work dir)
 
 
 @dataclass(frozen=True)
@@ -139,14 +140,17 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
                 "--chdir", "/tmp"]
         for name in SANDBOX_FILES:
             cmd += ["--ro-bind", str(ZYGOTE_PATH.parent / name), f"{SANDBOX_DIR}/{name}"]
-        cmd += [py, "-I", "-S", f"{SANDBOX_DIR}/_zygote.py", *opts, "pidns=1", "workroot=/tmp", "private_dev=1"]
+        cmd += [py, "-I", "-S", f"{SANDBOX_DIR}/_zygote.py", *opts, "pidns=1", "workroot=/tmp", "private_dev=1",
+                f"empty={PRIVATE_DIRS}"]
         return cmd
     zygote = [py, "-I", "-S", str(ZYGOTE_PATH), *opts]
     if backend == "unshare":
         unshare = shutil.which("unshare") or "unshare"
         flags = ["--net", "--pid", "--ipc", "--fork", "--mount", "--mount-proc", "--kill-child"]
         if not is_root:
-            flags = ["--map-root-user", *flags]
+            # The user to itself, not to root: mapped to root, jobs would hold every capability inside
+            # the namespace (enough to write /proc/<spawner>/mem and so forge every later job's result).
+            flags = ["--map-current-user", *flags]
         return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
     if backend == "rlimits":
         return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
@@ -220,6 +224,9 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
     reason += "; seccomp filter on" if seccomp else "; NO seccomp filter (not x86-64 or prctl refused)"
     if name != "bwrap" and root and not stdlib_world_readable():
         reason += "; the job uid cannot read the stdlib, so only preloaded modules import"
+    if name != "bwrap" and not root:
+        reason += ("; NOT ROOT: jobs run under your own uid and can write whatever you can (and leftover "
+                   "daemons outlive the worker under rlimits)")
     if failed:
         reason += f" ({failed})"
     return BackendInfo(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _zygote
-from .backend import BackendInfo, new_child_uid, worker_env, zygote_command
+from .backend import SCRUB_DIRS, BackendInfo, new_child_uid, worker_env, zygote_command
 
 GRACE_S = 5.0  # extra wall time the harness allows the zygote before killing the whole worker
 START_TIMEOUT_S = 30.0
@@ -30,7 +30,11 @@ _IDS = itertools.count(1)
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-job resource limits (bytes unless named otherwise)."""
+    """Per-job resource limits (bytes unless named otherwise).
+
+    ``memory_mb`` is an address-space limit per process (RLIMIT_AS) and a job may run up to
+    ``processes`` processes, so one job's total can reach ``memory_mb * processes``; lower
+    ``processes`` where that matters (there is no per-job memory cgroup)."""
 
     timeout_s: float = 5.0
     memory_mb: int = 512
@@ -114,6 +118,9 @@ class Worker:
                         "duration_s": time.monotonic() - start, "channel": "",
                         "detail": "the sandbox worker overran its deadline and was killed"}
             raise WorkerDied("sandbox worker exited during a job")
+        if not isinstance(reply, dict) or reply.get("id") != job["id"]:
+            self.restart()  # an answer to another job: the channel cannot be trusted any more
+            raise WorkerDied("sandbox worker answered out of turn")
         self.jobs_run += 1
         if reply.get("fatal"):
             self.restart()  # the worker could not vouch for its next job and is exiting
@@ -162,6 +169,8 @@ class Worker:
 
     def restart(self) -> None:
         self.kill()
+        if self.uid is not None:
+            self.uid = new_child_uid()  # nothing the old uid left anywhere is readable by the new worker
         self._start()
 
     def kill(self) -> None:
@@ -187,12 +196,29 @@ class Worker:
                     pass
         if self.uid is not None and os.geteuid() == 0 and self.backend.name != "bwrap":
             _kill_uid_everywhere(self.uid)
+            _remove_uid_files(self.uid)
         if self.workroot:
-            shutil.rmtree(self.workroot, ignore_errors=True)
+            _run_quietly(["rm", "-rf", "--one-file-system", "--", self.workroot])  # any depth
             self.workroot = None
         self.proc = None
 
     close = kill
+
+
+def _run_quietly(argv: list[str], timeout: float = 60.0, **kwargs: Any) -> None:
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=timeout, check=False, **kwargs)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def _remove_uid_files(uid: int) -> None:
+    """Outside bubblewrap: what a worker's private uid left anywhere in the host's world-writable dirs
+    (the per-job scrub sees only their top level)."""
+    dirs = [d for d in SCRUB_DIRS.split(":") if os.path.isdir(d)]
+    if dirs:
+        _run_quietly(["find", *dirs, "-xdev", "-user", str(uid), "-delete"])
 
 
 def _kill_uid_everywhere(uid: int) -> None:
