@@ -255,9 +255,6 @@ class Zygote:
             self.scrub_shared_dirs()
 
     def _run(self, job: dict) -> dict:
-        import _signal as signal
-        import select
-
         verify = job.get("mode") == "verify"
         setup = (job.pop("setup", "") or "").encode("utf-8", "surrogateescape") if verify else b""
         driver = (job.pop("driver", "") or "").encode("utf-8", "surrogateescape") if verify else b""
@@ -296,7 +293,7 @@ class Zygote:
                 for fd in theirs:
                     os.close(fd)
             try:
-                return self._supervise(job, verify, start, backstop, out_r, err_r, res_r, signal, select)
+                return self._supervise(job, verify, start, backstop, out_r, err_r, res_r)
             except WorkerBroken:
                 raise
             except Exception as exc:  # noqa: BLE001 - after the dispatch, the spawner's state is unknown
@@ -315,8 +312,11 @@ class Zygote:
             raise SpawnerDied(f"the spawner is gone: {exc}") from exc
 
     def _supervise(self, job: dict, verify: bool, start: float, backstop: float, out_r: int, err_r: int,
-                   res_r: int, signal, select) -> dict:
+                   res_r: int) -> dict:
         """Stream the child's output (capped) until the spawner reports its end; then sweep."""
+        import _signal as signal
+        import select
+
         pid = self._next_report(backstop)[0]
         if pid < 0:
             raise WorkerBroken(f"the spawner could not fork the job (errno {-pid})")
