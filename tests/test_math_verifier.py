@@ -320,3 +320,14 @@ def test_forked_child_gets_its_own_pool():
 ])
 def test_short_prose_answers_keep_their_last_number(response, gold, expected):
     assert verify_math(response, gold).correct is expected
+
+
+@pytest.mark.parametrize("response, gold, expected", [
+    ("\\boxed{2pi}", "2", False),  # regression: "pi" was dropped as a unit word, so 2pi equalled 2
+    ("\\boxed{2 sin x}", "2", False),
+    ("2pi", "2\\pi", True),
+    ("\\boxed{3 cm}", "3", True),  # real unit words are still dropped
+    ("\\boxed{5 meters}", "5", True),
+])
+def test_math_names_after_a_number_are_not_units(response, gold, expected):
+    assert verify_math(response, gold).correct is expected

@@ -26,6 +26,17 @@ _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\
 _UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)\s*(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
 _SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+# Words after a number that are mathematics, not units: "2pi" is 2*pi and "2 sin x" is 2*sin(x), not 2.
+_MATH_NAMES = frozenset(
+    "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt".split()
+)
+
+
+def _is_math_name(unit: str) -> bool:
+    first = re.split(r"[\s.^]", unit.strip(), maxsplit=1)[0].lower()
+    return first in _MATH_NAMES
+
+
 _UNIT_AFTER_TEXT_RE = re.compile(r"^\s*(?:\^\s*\{?\s*\d\s*\}?)")
 
 
@@ -97,7 +108,7 @@ def normalize_answer(s: str) -> str:
     s = re.sub(r",\s*(?:,\s*)+", ", ", s)
     s = s.rstrip(".").rstrip()
     m = _UNIT_WORDS_RE.match(s)
-    if m and not re.fullmatch(r"(?:or|and)", m.group("unit")):
+    if m and not re.fullmatch(r"(?:or|and)", m.group("unit")) and not _is_math_name(m.group("unit")):
         s = m.group("value")
     if _SEPARATED_INT_RE.match(s) or _SPACE_SEPARATED_INT_RE.match(s):
         s = s.replace(",", "").replace(" ", "")
