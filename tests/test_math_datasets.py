@@ -106,8 +106,10 @@ def test_real_datasets_when_present():
     m500 = _real("math500")
     assert len(m500) == 500 and m500[0].id == "test/precalculus/807.json"
     assert m500[0].answer == r"\left( 3, \frac{\pi}{2} \right)" and m500[0].metadata["level"] == 2
-    train = _real("math")
-    assert len(train) == 7500 and all(t.metadata["subject"] for t in train[:50])
+    with pytest.warns(UserWarning, match="skipped 2 row"):
+        train = _real("math")
+    assert len(train) == 7498 and all(t.metadata["subject"] for t in train[:50])  # 7500 rows, 2 with \boxed{}
+    assert all(t.answer for t in train)
     # the gold of a MATH row is the last \boxed{} of its solution (brace matching)
     for t in train[:200]:
         assert t.answer == math_gold({"solution": t.metadata["solution"]})
@@ -139,3 +141,13 @@ def test_an_explicit_path_that_does_not_exist_is_an_error(tmp_path, monkeypatch)
     monkeypatch.setenv("LLM_MARL_GSM8K", str(tmp_path / "nowhere.jsonl"))
     with pytest.raises(DatasetNotFoundError, match="LLM_MARL_GSM8K"):
         load_tasks("gsm8k")
+
+
+def test_math_rows_without_a_gold_are_skipped_with_a_warning(tmp_path):
+    """Regression: two MATH-train rows have ``\\boxed{}`` upstream and loaded with gold "" (never rewardable)."""
+    rows = [{"problem": "p1", "solution": r"so \boxed{3}", "level": "Level 1"},
+            {"problem": "p2", "solution": r"so \boxed{}", "level": "Level 1"}]
+    f = _write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.warns(UserWarning, match="skipped 1 row"):
+        tasks = load_tasks("math", path=f)
+    assert [t.answer for t in tasks] == ["3"]

@@ -90,8 +90,8 @@ def math_gold(row: dict[str, Any]) -> str:
     if isinstance(ans, str) and ans.strip():
         return ans.strip()
     box = last_boxed(row.get("solution") or "")
-    if box is None:
-        raise ValueError("MATH row has neither an 'answer' field nor a \\boxed{} in its solution")
+    if box is None or not box.strip():
+        raise ValueError("MATH row has neither an 'answer' field nor a non-empty \\boxed{} in its solution")
     return box.strip()
 
 
@@ -137,21 +137,33 @@ def load_gsm8k(
 
 
 def _math_tasks(rows: list[dict[str, Any]], prefix: str, levels: set[int] | None) -> list[Task]:
+    """Tasks of MATH rows; rows without a usable gold (an empty ``\\boxed{}`` upstream: nothing could
+    ever be rewarded) are skipped with a warning that counts them."""
     tasks = []
+    skipped = 0
     for i, row in enumerate(rows):
         level = _level(row.get("level"))
         if levels is not None and level not in levels:
             continue
+        try:
+            gold = math_gold(row)
+        except ValueError:
+            skipped += 1
+            continue
         tasks.append(
             Task(
                 id=str(row.get("unique_id") or f"{prefix}-{i}"), kind="math", prompt=row["problem"],
-                answer=math_gold(row),
+                answer=gold,
                 metadata={
                     "level": level, "subject": row.get("subject") or row.get("type"),
                     "solution": row.get("solution", ""), "dataset": prefix,
                 },
             )
         )
+    if skipped:
+        import warnings
+
+        warnings.warn(f"{prefix}: skipped {skipped} row(s) without a gold answer", stacklevel=3)
     return tasks
 
 

@@ -16,8 +16,9 @@ Pipeline (each step can decide; later steps run only when needed):
    the deadline: proves equality, or disproves it. A timeout gives ``status="timeout"`` unless the
    numeric probe already agreed (then ``correct`` with a detail saying so).
 
-A decimal answer with at least 6 significant digits also matches a non-decimal gold it rounds to
-(within one unit in its last place): ``1.41421356`` for ``\\sqrt2``; ``0.33`` for ``1/3`` does not.
+A decimal answer with at least 6 significant digits also matches a gold without an exact decimal
+form that it rounds to (within half a unit in its last place): ``1.41421`` for ``\\sqrt2``; ``0.33``
+for ``1/3`` does not, and near misses of integers or terminating decimals (``4.99999`` for 5) never do.
 Percentages are read at face value (``50\\%`` is 50); there is no x100 / /100 leniency.
 
 Tasks from the ``reasoning_gym`` source are scored by their generator instead (:mod:`.math_rgym`).
@@ -101,9 +102,12 @@ class _Pending:
 
 
 def _decimal_approx(extracted_norm: str, gold_norm: str, gold_tree: Node) -> bool:
-    """True when a >= 6-significant-digit decimal answer rounds to a non-decimal gold."""
+    """True when a >= 6-significant-digit decimal answer is the gold rounded (within half a unit in
+    its last place) and the gold has no exact decimal form (1/3, sqrt(2), pi; never 5 or 1/4)."""
     m = _DECIMAL_RE.match(extracted_norm)
     if not m or _DECIMAL_RE.match(gold_norm) or gold_tree[0] not in ("num", "div", "pow", "fn", "mul", "add", "neg", "const"):
+        return False
+    if gold_tree[0] == "num" and _terminates(gold_tree[1]):
         return False
     digits = (m.group(1) + m.group(2)).lstrip("0")
     if len(digits) < 6:
@@ -112,10 +116,29 @@ def _decimal_approx(extracted_norm: str, gold_norm: str, gold_tree: Node) -> boo
         g = numeric_value(gold_tree, {})
         ctx = mpmath.MPContext()
         ctx.dps = 60
-        tolerance = ctx.mpf(10) ** (-len(m.group(2))) * (1 + ctx.mpf("1e-30"))
+        if g == ctx.nint(g) or _terminates_value(ctx, g):
+            return False
+        tolerance = ctx.mpf(10) ** (-len(m.group(2))) / 2 * (1 + ctx.mpf("1e-30"))
         return bool(abs(ctx.mpmathify(g) - ctx.mpf(extracted_norm)) <= tolerance)
     except (TooBig, ZeroDivisionError, ValueError, ArithmeticError, KeyError, TypeError):
         return False
+
+
+def _terminates(value) -> bool:
+    """Whether a rational has a finite decimal expansion (denominator 2^a 5^b)."""
+    from fractions import Fraction
+
+    q = Fraction(value).denominator
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def _terminates_value(ctx, g) -> bool:
+    """Whether a 60-digit value is (numerically) a decimal with at most 12 places."""
+    scaled = ctx.mpf(g) * ctx.mpf(10) ** 12
+    return bool(abs(scaled - ctx.nint(scaled)) < ctx.mpf("1e-30") * max(1, abs(scaled)))
 
 
 def _decide_local(extracted: str, gold: str) -> tuple[bool, str, str] | _Pending:

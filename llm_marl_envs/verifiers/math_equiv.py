@@ -107,19 +107,26 @@ def _exact_pow(b: Fraction, e: Fraction) -> Fraction:
     return b**n
 
 
+def _bounded(value: Fraction, what: str) -> Fraction:
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_BITS:
+        raise TooBig(f"{what} too large")
+    return value
+
+
 def exact_value(node: Node) -> Fraction:
     """The exact rational value of ``node``; raises :class:`NotExact` or :class:`TooBig`."""
     kind = node[0]
     if kind == "num":
         return node[1]
-    if kind == "add":
-        return sum((exact_value(a) for a in node[1]), Fraction(0))
+    if kind == "add":  # a sum of fractions with coprime denominators grows like a product: check each step
+        out = Fraction(0)
+        for a in node[1]:
+            out = _bounded(out + exact_value(a), "sum")
+        return out
     if kind == "mul":
         out = Fraction(1)
         for a in node[1]:
-            out *= exact_value(a)
-            if max(out.numerator.bit_length(), out.denominator.bit_length()) > MAX_BITS:
-                raise TooBig("product too large")
+            out = _bounded(out * exact_value(a), "product")
         return out
     if kind == "neg":
         return -exact_value(node[1])
@@ -127,7 +134,7 @@ def exact_value(node: Node) -> Fraction:
         den = exact_value(node[2])
         if den == 0:
             raise NotExact("division by zero")
-        return exact_value(node[1]) / den
+        return _bounded(exact_value(node[1]) / den, "quotient")
     if kind == "pow":
         return _exact_pow(exact_value(node[1]), exact_value(node[2]))
     if kind == "fact":
@@ -501,8 +508,10 @@ def compare(g: Node, r: Node) -> Decision:
         return _all([compare(gi[1], ri[1]), compare(gi[2], ri[2])])
     gs, rs = _as_seq(g), _as_seq(r)
     if gs is not None and rs is not None:
-        if "set" in (gk, rk) or (gk == "list" and rk == "list"):
+        if gk == "set" or (gk == "list" and rk in ("list", "set")):  # the GOLD decides: a tuple stays ordered
             return _match_unordered(gs, rs)
+        if gk == "tuple" and rk == "set":
+            return Decision("unequal", "a set for an ordered tuple")
         if len(gs) != len(rs):
             return Decision("unequal", "different length")
         return _all([compare(a, b) for a, b in zip(gs, rs, strict=False)])

@@ -100,7 +100,9 @@ def _after_marker(text: str) -> str | None:
         last = m
     if last is None:
         return None
-    rest = text[last.end() :]
+    rest = text[last.end() :].lstrip(" \t*_")  # "**Answer:** 18"
+    if not rest.split("\n", 1)[0].strip(" *_"):  # "**Final Answer:**\n18": the next non-empty line
+        rest = rest.lstrip(" \t*_\n")
     rest = rest.split("\n", 1)[0]
     # end of sentence: ". " / "." at the end (a decimal point is followed by a digit)
     m = re.search(r"\.(?:\s|$)|\s+(?:I hope|because|since|which)\b", rest)
@@ -108,20 +110,31 @@ def _after_marker(text: str) -> str | None:
         rest = rest[: m.start()]
     rest = rest.strip().strip("$").strip()
     rest = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", rest).strip()
-    rest = rest.rstrip(".,;:!").strip()
+    rest = rest.strip(" *_").rstrip(".,;:!").strip()
     return rest or None
 
 
-_INLINE_MATH_RE = re.compile(r"\$\$?([^$\n]{1,300}?)\$\$?|\\\((.{1,300}?)\\\)", re.S)
+# Math spans: display ($$…$$, \[…\], align/equation/gather environments, newlines allowed), then
+# inline ($…$ on one line, \(…\)). Without the display forms, "the answer is \[ \frac{3}{4} \]" would
+# fall through to the last number, 4.
+_INLINE_MATH_RE = re.compile(
+    r"\$\$(.{1,300}?)\$\$|\\\[(.{1,300}?)\\\]|\\begin\{(?:align|equation|gather)\*?\}(.{1,300}?)\\end\{(?:align|equation|gather)\*?\}"
+    r"|\$([^$\n]{1,300}?)\$|\\\((.{1,300}?)\\\)",
+    re.S,
+)
 _PLAIN_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 
 
 def _last_inline_math(text: str) -> tuple[str, int] | None:
-    """The last ``$…$`` / ``\\(…\\)`` span without plain words, and where it ends."""
+    """The last math span (see ``_INLINE_MATH_RE``) without plain words, and where it ends; of an
+    equation chain or an aligned block, the part after the last ``=``."""
     best = None
     offset = max(0, len(text) - 5000)  # the final answer is near the end; keeps this linear
     for m in _INLINE_MATH_RE.finditer(text, offset):
-        inner = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        inner = next(g for g in m.groups() if g is not None).strip()
+        if m.group(4) is None and m.group(5) is None:  # a display block: its last line's right-hand side
+            inner = re.split(r"\\\\|\n", inner.strip())[-1].replace("&", "").strip() or inner
+            inner = inner.rsplit("=", 1)[-1].strip() if "=" in inner else inner
         if inner and not _PLAIN_WORD_RE.search(re.sub(r"\\text\{[^{}]*\}", "", inner)):
             best = (inner, m.end())
     return best

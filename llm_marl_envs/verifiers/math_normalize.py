@@ -23,18 +23,35 @@ _TEXT_RE = re.compile(r"\\(?:" + "|".join(_TEXT_CMDS) + r")\s*\{")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad\b|~|\\(?:displaystyle|textstyle|limits|nolimits)\b")
 _SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*")
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\^\s*\{\s*°\s*\}|\^°|\\text\{\s*°\s*\}")
-_UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)\s*(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
+_UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)(?P<space>\s*)(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
 _SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 # Words after a number that are mathematics, not units: "2pi" is 2*pi and "2 sin x" is 2*sin(x), not 2.
 _MATH_NAMES = frozenset(
-    "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt".split()
+    "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt "
+    # and words that change the value: "2 thousand" is not 2
+    "hundred thousand million billion trillion dozen squared cubed factorial half halves percent".split()
 )
 
 
+# Units written without a space ("5cm"); otherwise letters right after a number are variables ("6xy").
+_GLUED_UNITS = frozenset("mm cm km kg mg ml lb lbs oz ft yd mi hr hrs min mins sec secs mph kph kmh".split())
+
+
+def _first_word(unit: str) -> str:
+    return re.split(r"[\s.^]", unit.strip(), maxsplit=1)[0].lower()
+
+
 def _is_math_name(unit: str) -> bool:
-    first = re.split(r"[\s.^]", unit.strip(), maxsplit=1)[0].lower()
-    return first in _MATH_NAMES
+    return _first_word(unit) in _MATH_NAMES
+
+
+def _is_unit(unit: str, *, spaced: bool) -> bool:
+    """Whether words after a number are a unit to drop: not "and"/"or", not mathematics or a
+    multiplier ("2pi", "2 thousand"), and glued to the number only when a known short unit."""
+    if re.fullmatch(r"(?:or|and)", unit) or _is_math_name(unit):
+        return False
+    return spaced or _first_word(unit) in _GLUED_UNITS
 
 
 _UNIT_AFTER_TEXT_RE = re.compile(r"^\s*(?:\^\s*\{?\s*\d\s*\}?)")
@@ -56,7 +73,7 @@ def _replace_text_commands(s: str) -> str:
         tail = s[end + 1 :]
         if inner.lower() in ("and", "or", ",", "and,"):
             rep = ","
-        elif before.strip() and re.fullmatch(r"[a-zA-Z][a-zA-Z\s.]*", inner) and len(inner) >= 2 and (
+        elif before.strip() and re.fullmatch(r"[a-zA-Z][a-zA-Z\s.]*", inner) and len(inner) >= 2 and not _is_math_name(inner) and (
             not tail.strip() or _UNIT_AFTER_TEXT_RE.match(tail) or tail.strip().startswith((",", ")"))
         ):
             rep = ""  # a unit word after a value: "12\text{ cm}", "5\text{ dollars}"
@@ -86,9 +103,7 @@ def normalize_answer(s: str) -> str:
     """A cleaned form of an extracted answer (see the module docstring); never raises."""
     if not isinstance(s, str):
         return ""
-    s = s.strip()
-    if s.startswith("**") and s.endswith("**") and len(s) > 4:
-        s = s[2:-2]
+    s = s.strip().strip("*_").strip()  # markdown emphasis around or beside an answer: **18**, 18**
     for k, v in _UNICODE.items():
         if k in s:
             s = s.replace(k, v)
@@ -97,6 +112,7 @@ def normalize_answer(s: str) -> str:
     s = _SIZING_RE.sub("", s)
     s = s.replace("\\left.", "").replace("\\right.", "")
     s = re.sub(r"(?<=\d)\\[,;: ](?=\d{3}(?!\d))", "", s)  # 1\,000\,000
+    s = re.sub(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))", ",", s)  # 10,\!080 (MATH's thousands separator)
     s = _SPACING_RE.sub(" ", s)
     s = s.replace("{,}", "")
     s = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", s)
@@ -108,7 +124,7 @@ def normalize_answer(s: str) -> str:
     s = re.sub(r",\s*(?:,\s*)+", ", ", s)
     s = s.rstrip(".").rstrip()
     m = _UNIT_WORDS_RE.match(s)
-    if m and not re.fullmatch(r"(?:or|and)", m.group("unit")) and not _is_math_name(m.group("unit")):
+    if m and _is_unit(m.group("unit"), spaced=bool(m.group("space"))):
         s = m.group("value")
     if _SEPARATED_INT_RE.match(s) or _SPACE_SEPARATED_INT_RE.match(s):
         s = s.replace(",", "").replace(" ", "")
