@@ -331,3 +331,9 @@ def test_short_prose_answers_keep_their_last_number(response, gold, expected):
 ])
 def test_math_names_after_a_number_are_not_units(response, gold, expected):
     assert verify_math(response, gold).correct is expected
+
+
+def test_voting_groups_named_assignments_in_any_order():
+    from llm_marl_envs.verifiers.math import answer_key
+
+    assert answer_key(r"\boxed{a=1, b=2}") == answer_key(r"\boxed{b=2, a=1}") != answer_key(r"\boxed{a=2, b=1}")

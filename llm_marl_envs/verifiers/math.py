@@ -262,6 +262,10 @@ def _tree_key(node: Node) -> str:
     kind = node[0]
     if kind == "text":
         return f"text:{node[1]}"
+    if kind == "named":
+        return f"{_tree_key(node[1])}={_tree_key(node[2])}"
+    if kind == "list" and node[1] and all(a[0] == "named" for a in node[1]):  # assignments: any order
+        return "(" + ",".join(sorted(_tree_key(a) for a in node[1])) + ")"
     if kind in ("tuple", "list"):
         return "(" + ",".join(_tree_key(a) for a in node[1]) + ")"
     if kind == "set":

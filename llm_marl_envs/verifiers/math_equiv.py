@@ -477,8 +477,35 @@ def _rel_as_interval(node: Node) -> Node | None:
     return ("interval", False, ("neg", _OO), b, op == "<=")
 
 
+def _named(node: Node) -> dict | None:
+    """``{name: value}`` of a list of assignments (``a = 1, b = 2``), else ``None``."""
+    if node[0] == "list" and node[1] and all(item[0] == "named" for item in node[1]):
+        return {item[1]: item[2] for item in node[1]}
+    return None
+
+
+def _compare_named(g: Node, r: Node) -> Decision | None:
+    """Assignments: by name when both sides name their values, else in order; ``None`` when neither does."""
+    gn, rn = _named(g), _named(r)
+    if gn is None and rn is None:
+        return None
+    if gn is not None and rn is not None:
+        if set(gn) != set(rn):
+            return Decision("unequal", "different names")
+        return _all([compare(gn[k], rn[k]) for k in gn])
+    named, other = (gn, r) if gn is not None else (rn, g)
+    values = _as_seq(other)
+    if values is None or len(values) != len(named):
+        return Decision("unequal", "different length")
+    pairs = zip(named.values(), values, strict=True) if gn is not None else zip(values, named.values(), strict=True)
+    return _all([compare(a, b) for a, b in pairs])
+
+
 def compare(g: Node, r: Node) -> Decision:
     """Decide whether answer ``r`` equals gold ``g`` (both parse trees); see the module docstring."""
+    named = _compare_named(g, r)
+    if named is not None:
+        return named
     if (g[0] == "rel") != (r[0] == "rel"):
         g, r = _rel_as_interval(g) or g, _rel_as_interval(r) or r
     gk, rk = g[0], r[0]

@@ -617,7 +617,12 @@ def parse_answer(answer: str) -> Node:
         raise ParseError("expression nested too deeply") from e
     if p.pos != len(p.toks):
         raise ParseError(f"unexpected {p.toks[p.pos][1]!r}")
-    items = [_finish(_strip_degrees(it)) for it in items]
+    items = [_strip_degrees(it) for it in items]
+    if (len(items) > 1 and all(it[0] == "eq" and _is_variable_lhs(it[1]) for it in items)
+            and len({it[1] for it in items}) == len(items)):
+        # "a = 1, b = 2": the names matter ("x = 2 or x = 3" lists solutions; a lone "x = 3" is 3)
+        return ("list", tuple(("named", it[1], _finish(it[2])) for it in items))
+    items = [_finish(it) for it in items]
     if len(items) == 1:
         return items[0]
     return ("list", tuple(items))
