@@ -568,11 +568,20 @@ def _is_variable_lhs(node: Node) -> bool:
 
 
 def _finish(item: Node) -> Node:
-    if item[0] == "eq" and _is_variable_lhs(item[1]):
-        item = item[2]
+    if item[0] == "eq" and (_is_variable_lhs(item[1]) or not _has_symbols(item[1])):
+        item = item[2]  # "x = 3" is 3; "16 - 3 - 4 = 9" (a worked computation) is its result, 9
     if item[0] == "pm":
         return ("set", (item[1], item[2]))
+    if item[0] == "set" and any(x[0] == "pm" for x in item[1]):  # \{1 \pm \sqrt5, -2\}: three elements
+        return ("set", tuple(y for x in item[1] for y in ((x[1], x[2]) if x[0] == "pm" else (x,))))
     return item
+
+
+def _has_symbols(node) -> bool:
+    """Whether a parse tree (or a tuple of them) contains a variable."""
+    if not isinstance(node, tuple):
+        return False
+    return (bool(node) and node[0] == "sym") or any(_has_symbols(x) for x in node)
 
 
 _KNOWN_WORDS = re.compile(r"\\(?:begin|end)\{\w+\}|\\[a-zA-Z]+|" + "|".join(WORDS))
