@@ -150,6 +150,30 @@ class _Parser:
             items.append(self.parse_relation())
         return items
 
+    def _relation_op(self) -> str | None:
+        """Consume a relation operator (``<``, ``\\le``, ``>=`` ...) if one comes next."""
+        tok = self.peek()
+        if tok is None or not ((tok[0] == "op" and tok[1] in "<>") or (tok[0] == "cmd" and tok[1] in RELATIONS)):
+            return None
+        self.take()
+        op = RELATIONS[tok[1]]
+        if _is(self.peek(), "op", "=") and not op.endswith("="):
+            self.take()
+            op += "="
+        return op
+
+    def _chained(self, op: str, a: Node, b: Node) -> Node:
+        """``a op b``, or with a second relation after it (``3 < x \\le 4``) the interval it bounds."""
+        op2 = self._relation_op()
+        if op2 is None:
+            return self.node("rel", op, a, b)
+        c = self.parse_expr()
+        if b[0] == "sym" and op[0] == op2[0] == "<":
+            return self.node("interval", op == "<=", a, c, op2 == "<=")
+        if b[0] == "sym" and op[0] == op2[0] == ">":
+            return self.node("interval", op2 == ">=", c, a, op == ">=")
+        raise ParseError("a chain of relations that bounds no variable")
+
     def parse_relation(self) -> Node:
         parts = [self.parse_expr()]
         op = None
@@ -165,7 +189,7 @@ class _Parser:
                     self.take()
                     op += "=" if not op.endswith("=") else ""
                 parts.append(self.parse_expr())
-                return self.node("rel", op, parts[-2], parts[-1])
+                return self._chained(op, parts[-2], parts[-1])
             else:
                 break
         if len(parts) == 1:
