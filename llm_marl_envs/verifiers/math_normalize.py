@@ -71,7 +71,7 @@ def _replace_text_commands(s: str) -> str:
         inner = s[m.end() : end].strip()
         before = "".join(out) + s[pos : m.start()]
         tail = s[end + 1 :]
-        if inner.lower() in ("and", "or", ",", "and,"):
+        if inner.lower().replace(" ", "") in ("and", "or", ",", "and,", ",and", ",or"):
             rep = ","
         elif before.strip() and re.fullmatch(r"[a-zA-Z][a-zA-Z\s.]*", inner) and len(inner) >= 2 and not _is_math_name(inner) and (
             not tail.strip() or _UNIT_AFTER_TEXT_RE.match(tail) or tail.strip().startswith((",", ")"))
@@ -121,6 +121,7 @@ def normalize_answer(s: str) -> str:
     s = _replace_text_commands(s)
     s = _fix_short_args(s)
     s = re.sub(r"\s+", " ", s).strip()
+    s = re.sub(r",\s*(?:and|or)\s+", ", ", s)  # "2, 3, and 4"
     s = re.sub(r",\s*(?:,\s*)+", ", ", s)
     s = s.rstrip(".").rstrip()
     m = _UNIT_WORDS_RE.match(s)
