@@ -429,3 +429,18 @@ def test_golden_compact_dyad_contexts_verbatim():
         "thinker\n\nWhat is 6 * 7?",
         "reasoner\n\nWhat is 6 * 7?\nthinker: message of thinker_0",
     ]
+
+
+def test_a_failed_reset_leaves_the_env_needing_a_reset_and_options_are_checked():
+    env = make("llm-marl/MathDyad-v0")
+    env.reset(seed=0, options={"task": 0})
+    env.step("a plan")
+    with pytest.raises(ValueError):  # a prefix written in another context
+        env.reset(seed=0, options={"task": 1, "prefix": [Message("thinker_0", "thinker", "p", 0, "bogus")]})
+    assert env.agents == []  # regression: the old episode's agent selection survived
+    env.reset(seed=0, options={"task": 1, "ablate": "thinker_0"})  # a single agent name is fine
+    assert env.agents == ["reasoner_0"]
+    with pytest.raises(TypeError):
+        env.reset(options={"task": True})
+    with pytest.raises(TypeError):
+        env.reset(options={"prefix": "abc"})

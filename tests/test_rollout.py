@@ -246,3 +246,36 @@ def test_cli_lists_envs_and_writes_rollouts(tmp_path):
     episodes = [r for r in records if isinstance(r, Episode)]
     assert len(episodes) == 8 and all(e.reward == 1.0 for e in episodes)
     assert isinstance(records[-1], RunStats)
+
+
+def test_jsonl_keeps_a_lone_surrogate_from_a_model_and_a_failed_save_keeps_the_file(tmp_path):
+    """Regression: a lone surrogate in a Generation made save_jsonl raise after emptying the file."""
+    from agents.scripted import FunctionAgent
+
+    runner = RolloutRunner("llm-marl/MathDyad-v0", FunctionAgent(lambda s: "a \ud800 \\boxed{6}"), progress=False)
+    episodes = runner.run_episodes([0], seed=0)
+    path = tmp_path / "e.jsonl"
+    path.write_text("old\n", encoding="utf-8")
+    with pytest.raises(TypeError):
+        save_jsonl([*episodes, object()], path)
+    assert path.read_text(encoding="utf-8") == "old\n"
+    assert save_jsonl(episodes, path) == 1
+    back = load_jsonl(path)
+    assert back[0].to_dict() == episodes[0].to_dict()
+    assert any("\ud800" in (m.generation.text if m.generation else "") for m in back[0].messages)
+
+
+def test_a_prefix_listed_out_of_schedule_order_keeps_each_agents_generation():
+    """Regression: a stage's prefix messages were paired with the committed ones by position."""
+    from llm_marl_envs.rollout.data import MessageRecord
+
+    runner = RolloutRunner("llm-marl/MathVote-v0", FixedAgent("\\boxed{1}"), progress=False)
+    env = make("llm-marl/MathVote-v0")
+    env.reset(seed=0, options={"task": 0})
+    task = env.unwrapped.engine.task
+    context = env.observe("solver_0")["prompt"]
+    prefix = [MessageRecord("solver_1", "solver", "B", 0, 0, context, generation=Generation("B", [11], [-1.0])),
+              MessageRecord("solver_0", "solver", "A", 1, 0, context, generation=Generation("A", [22], [-2.0]))]
+    episode = runner.run_episodes([task], prefix=prefix)[0]
+    for record in episode.messages[:2]:
+        assert record.generation is not None and record.generation.text == record.content

@@ -109,6 +109,8 @@ class _VerifierResolver:
         self._cache = {}
 
 
+RESET_OPTIONS = frozenset({"task", "prefix", "ablate"})  # reset(options=...) keys
+
 class _CollabBase:
     """What the AEC and parallel envs share: construction, spaces, seeding, reset options."""
 
@@ -180,19 +182,33 @@ class _CollabBase:
         return self._act_spaces[agent]
 
     def _reset_engine(self, seed: int | None, options: dict | None) -> None:
+        """Start an episode. Bad ``options`` values raise before anything changes (unknown keys only
+        warn); a reset that fails later
+        (a prefix written in another context) leaves the env needing a reset (no live agents)."""
+        options = dict(options or {})
+        unknown = set(options) - RESET_OPTIONS
+        if unknown:  # PettingZoo's api_test passes options it made up: warn (a typo like "ablation"), go on
+            gymnasium.logger.warn(f"reset(): ignoring unknown option(s) {sorted(unknown)}; known: {sorted(RESET_OPTIONS)}")
+        task = options.get("task")
+        if isinstance(task, bool):
+            raise TypeError("options['task'] must be a task index or a Task, not a bool")
+        ablate = options.get("ablate") or ()
+        ablate = (ablate,) if isinstance(ablate, str) else tuple(ablate)
+        prefix = options.get("prefix") or ()
+        if isinstance(prefix, (str, bytes)) or not isinstance(prefix, (list, tuple)):
+            raise TypeError("options['prefix'] must be a list of Message (or their dicts)")
+        prefix = [Message.from_dict(m) if isinstance(m, dict) else m for m in prefix]
+        if not all(isinstance(m, Message) for m in prefix):
+            raise TypeError("options['prefix'] must be a list of Message (or their dicts)")
         if seed is not None or not self._seeded:
             self.np_random, _ = seeding.np_random(seed)
             self._seeded = seed is not None
-        options = dict(options or {})
-        prefix = options.get("prefix") or ()
-        self.engine.reset(
-            self.np_random,
-            task=options.get("task"),
-            ablate=tuple(options.get("ablate") or ()),
-            prefix=[Message.from_dict(m) if isinstance(m, dict) else m for m in prefix],
-            max_cycles=self.max_cycles,
-            tasks_per_episode=self.tasks_per_episode,
-        )
+        try:
+            self.engine.reset(self.np_random, task=task, ablate=ablate, prefix=prefix,
+                              max_cycles=self.max_cycles, tasks_per_episode=self.tasks_per_episode)
+        except BaseException:
+            self.agents = []  # the old episode is gone and no new one started: reset() again
+            raise
 
     def _info(self, agent: str, result: Any) -> dict[str, Any]:
         if result is not None:

@@ -23,6 +23,7 @@ with ``"type"``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -381,14 +382,30 @@ def _tag(obj: Any) -> str:
     raise TypeError(f"cannot save {type(obj).__name__}; expected Episode, RolloutTree or RunStats")
 
 
+def _json_line(item: Episode | RolloutTree | RunStats) -> str:
+    d = {"type": _tag(item), **item.to_dict()}
+    text = json.dumps(d, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (model output can hold one): \udXXX escapes load back exactly
+        text = json.dumps(d, ensure_ascii=True)
+    return text + "\n"
+
+
 def save_jsonl(items: Iterable[Episode | RolloutTree | RunStats], path: str | Path, *, append: bool = False) -> int:
-    """Write ``items`` to ``path``, one JSON object per line tagged with ``"type"``; return the count."""
-    n = 0
-    with Path(path).open("a" if append else "w", encoding="utf-8") as f:
-        for item in items:
-            f.write(json.dumps({"type": _tag(item), **item.to_dict()}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """Write ``items`` to ``path``, one JSON object per line tagged with ``"type"``; return the count.
+
+    Every line is serialised before anything is written: a failure leaves the file as it was."""
+    lines = [_json_line(item) for item in items]
+    path = Path(path)
+    if append:
+        with path.open("a", encoding="utf-8") as f:
+            f.write("".join(lines))
+    else:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.replace(tmp, path)
+    return len(lines)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[Episode | RolloutTree | RunStats]:

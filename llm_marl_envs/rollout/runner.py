@@ -407,8 +407,15 @@ class RolloutRunner:
         engine = env.unwrapped.engine
         # the replayed prefix as records, with the env's own contexts and stages
         slot.records = []
-        for turn, original in zip(engine.committed_turns(), prefix, strict=False):
+        # The env commits a stage's messages in schedule order, whatever order the caller listed them
+        # in: pair each committed message with the caller's next one *of the same agent*.
+        by_agent: dict[str, list[Message | MessageRecord]] = {}
+        for original in prefix:
+            by_agent.setdefault(original.agent, []).append(original)
+        for turn in engine.committed_turns():
             m = turn.message
+            queue = by_agent.get(m.agent)
+            original = queue.pop(0) if queue else None
             system, user = split_prompt(m.context)
             slot.records.append(
                 MessageRecord(
