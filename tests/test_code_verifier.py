@@ -237,3 +237,38 @@ def test_dataclasses_and_pickle_work_in_solutions(sb):
                "@dataclasses.dataclass\nclass P:\n    x: int\n"
                "def add(a, b):\n    return pickle.loads(pickle.dumps(P(a + b))).x\n")
     assert verify_code(program, ADD_TESTS, sandbox=sb).correct
+
+
+# Regressions from the adversarial review of the verifier: each program below passed before.
+_LYING_PROGRAMS = {
+    "eq_is_id": "class X:\n    __eq__ = id\n    __ne__ = id\n    __hash__ = object.__hash__\ndef f(x):\n    return X()\n",
+    "int_subclass_eq_is_ne": "class I(int):\n    __eq__ = int.__ne__\ndef f(x):\n    return I(7)\n",
+    "str_subclass_eq_is_ne": "class S(str):\n    __eq__ = str.__ne__\ndef f(x):\n    return S('zzz')\n",
+    "metaclass_property_lie": (
+        "class M(type):\n    __eq__ = property(lambda c: object.__eq__)\n    __ne__ = property(lambda c: object.__ne__)\n"
+        "    __bool__ = property(lambda c: object.__init__)\n"
+        "class X(metaclass=M):\n    def __eq__(self, o):\n        return True\n    def __bool__(self):\n        return True\n"
+        "def f(x):\n    return X()\n"),
+    "shadow_set": "set = lambda *a, **k: 0\nsorted = lambda *a, **k: 0\ndef f(x):\n    return [9]\n",
+    "patch_builtins_and_math": (
+        "import builtins, math\nbuiltins.abs = lambda x: 0\nmath.isclose = lambda *a, **k: True\n"
+        "builtins.bool = lambda *a: True\nbuiltins.getattr = lambda *a: None\ndef f(x):\n    return 123.0\n"),
+}
+_LYING_TESTS = ["assert f(1) == 2", "assert f(2) == [1, 2]", "assert f(3) == 'abc'", "assert set(f(1)) == {1, 2}",
+                "assert sorted(f(1)) == [1, 2]", "assert abs(f(1) - 2.5) < 1e-9", "assert math.isclose(f(1), 1.5)"]
+
+
+@pytest.mark.parametrize("name", sorted(_LYING_PROGRAMS))
+def test_values_and_names_that_lie_do_not_pass(sb, name):
+    v = verify_code(_LYING_PROGRAMS[name], _LYING_TESTS, setup="import math", sandbox=sb)
+    assert v.score == 0.0, v.detail
+
+
+def test_honest_values_of_stdlib_types_and_a_builtin_named_function_still_pass(sb):
+    program = ("from fractions import Fraction\nfrom collections import Counter\nimport enum\n"
+               "class C(enum.IntEnum):\n    A = 1\n"
+               "def half(x):\n    return Fraction(x, 2)\ndef count(s):\n    return Counter(s)\ndef color():\n    return C.A\n"
+               "def sum(a, b):\n    return a - b\n")
+    tests = ["assert half(1) == 0.5", "assert count('aab') == {'a': 2, 'b': 1}", "assert color() == 1",
+             "assert sum(10, 4) == 6"]
+    assert verify_code(program, tests, entry_point="sum", sandbox=sb).correct

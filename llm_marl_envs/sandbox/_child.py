@@ -7,7 +7,7 @@ verify mode), rlimits, unprivileged uid, private work dir) and runs the job: ``c
 like ``python solution.py``; ``child_verify`` loads the solution and runs the test driver, streaming
 per-test records to fd 3 and, at the end, the nonce it reads from fd 4 only after the tests ran.
 Standard library only: ``_zygote.py`` loads it inside the sandbox and sets ``LIBC`` and
-``PLAIN_EQ`` before any fork.
+``PLAIN_CHECKS`` before any fork.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ NONCE_FD = 4  # verify mode: the nonce is read from this fd, only after every te
 JOB_FDS = ("stdin", "out", "err", "res", "nonce")  # the job's fds 0-4, in order
 
 LIBC = None  # ctypes handle to libc (prctl), set by the zygote
-PLAIN_EQ = None  # the checked equality for test asserts, built by the zygote before any job
+PLAIN_CHECKS = None  # (plain_eq, plain_truth) for test asserts, built by the zygote before any job
 
 
 def prepare_worker(seccomp_filter, workdir: str) -> bool:
@@ -177,7 +177,7 @@ def child_verify(job: dict, setup, driver) -> None:
     _type, _isinstance, _id, _repr = type, isinstance, id, repr
     _base = BaseException
 
-    _plain_eq = PLAIN_EQ or make_plain_eq(_type, _isinstance, _id, _len)
+    _plain_eq, _plain_truth = PLAIN_CHECKS or make_checks(_type, _isinstance, _id, _len)
 
     def record(line: str) -> None:
         data = (line + "\n").encode("ascii", "replace")
@@ -197,9 +197,14 @@ def child_verify(job: dict, setup, driver) -> None:
             pass
         record(f"F {int(i)} {name}")
 
-    def truth(value: object, negate: bool = False) -> bool:
-        return _plain_truth(value, negate, _type, _isinstance)
+    # The tests run in a namespace of their own, with builtins (and ``math``) as they were before the
+    # solution ran: ``set = lambda *a: 0``, ``builtins.abs = ...`` or ``math.isclose = ...`` in the
+    # solution does not reach them.
+    import builtins
+    import math
 
+    _str, _dict, _builtins_before, _math_before = str, dict, dict(builtins.__dict__), dict(math.__dict__)
+    _modules, _math = sys.modules, math
     # not "__main__": a solution's ``if __name__ == "__main__":`` demo (reading stdin) must not run
     g = _fresh_module("solution")
     try:
@@ -221,9 +226,17 @@ def child_verify(job: dict, setup, driver) -> None:
     try:
         if setup:
             _exec(_compile(setup, "test_setup.py", "exec") if _isinstance(setup, str) else setup, g)
-        _exec(_compile(driver, "tests.py", "exec") if _isinstance(driver, str) else driver, g)
-        driver = g.pop("__harness_driver__")
-        driver(passed, failed, _plain_eq, truth)
+        _math.__dict__.update(_math_before)
+        _modules["math"] = _math
+        # The solution's names over the builtins as they were before it ran; a name that rebinds a
+        # builtin reaches the tests only as the function under test (MBPP's ``sum``).
+        entry = job.get("entry_point") or ""
+        tests = {k: v for k, v in _dict.items(g) if _isinstance(k, _str) and not k.startswith("__")
+                 and (k not in _builtins_before or k == entry)}
+        tests.update(__builtins__=_builtins_before, __name__="tests")
+        _exec(_compile(driver, "tests.py", "exec") if _isinstance(driver, str) else driver, tests)
+        driver = tests.pop("__harness_driver__")
+        driver(passed, failed, _plain_eq, _plain_truth)
     except _base as exc:  # noqa: BLE001 - a broken test harness stage fails the remaining tests
         _print_exc(exc)
         record(f"X {_type(exc).__name__}")
@@ -235,34 +248,57 @@ def child_verify(job: dict, setup, driver) -> None:
     _flush_and_exit(0)
 
 
-def make_plain_eq(_type, _isinstance, _id, _len):
-    """Equality for rewritten ``assert a == b`` / ``assert a != b``: refuses (returns False for) any
-    object whose ``__eq__``/``__ne__`` is written in Python, e.g. an AlwaysEqual hack, looking inside
-    lists, tuples, dicts and sets. Built before the solution runs, from captured builtins."""
-    slot_types = (_type(object.__eq__), _type([].__eq__), _type(len), _type(int.__eq__))
-    containers = (list, tuple, set, frozenset)
-    _all, _getattr, _bool = all, getattr, bool
-    trusted = set()  # stdlib comparisons written in Python (Counter since 3.10, Fraction)
-    for mod, cls in (("collections", "Counter"), ("fractions", "Fraction")):
+_TRUSTED_COMPARISONS = (  # stdlib classes whose comparisons may be written in Python
+    ("collections", "Counter"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
+    ("collections", "deque"), ("fractions", "Fraction"), ("decimal", "Decimal"), ("datetime", "date"),
+    ("datetime", "datetime"), ("datetime", "time"), ("datetime", "timedelta"), ("enum", "Enum"),
+    ("enum", "IntEnum"), ("enum", "ReprEnum"), ("enum", "Flag"), ("enum", "IntFlag"),
+    # the numeric ABCs declare abstract comparisons that concrete classes (Fraction) override
+    ("numbers", "Number"), ("numbers", "Complex"), ("numbers", "Real"), ("numbers", "Rational"),
+    ("numbers", "Integral"),
+)
+
+
+def make_checks(_type, _isinstance, _id, _len):
+    """``(plain_eq, plain_truth)`` for rewritten test asserts, built before the solution runs from
+    captured builtins (a solution may patch ``builtins``).
+
+    A value counts only when no class on its MRO (read through ``type``'s own descriptors, so a
+    metaclass cannot lie) defines the method in its own ``__dict__``, except the builtin types and a
+    few stdlib classes. That refuses AlwaysEqual objects, ``__eq__ = id``, ``class I(int): __eq__ =
+    int.__ne__`` and lying ``__bool__``/``__len__``. Containers are walked with the builtin iterators
+    (an overridden ``__iter__`` cannot hide an element)."""
+    mro_of = type.__dict__["__mro__"].__get__
+    dict_of = type.__dict__["__dict__"].__get__
+    _all, _bool, _getattr = all, bool, getattr
+    trusted = {_id(t) for t in (object, int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set,
+                                frozenset, _type(None), range)}
+    for mod, name in _TRUSTED_COMPARISONS:
         try:
-            klass = getattr(__import__(mod), cls)
-            trusted.update(_id(klass.__dict__[m]) for m in ("__eq__", "__ne__") if m in klass.__dict__)
+            trusted.add(_id(_getattr(__import__(mod), name)))
         except Exception:  # noqa: BLE001
             pass
+    walkers = ((dict, dict.items), (list, list.__iter__), (tuple, tuple.__iter__), (set, set.__iter__),
+               (frozenset, frozenset.__iter__))
 
-    def trusted_cmp(fn: object) -> bool:
-        return _isinstance(fn, slot_types) or _id(fn) in trusted
+    def plain(t, names) -> bool:
+        for cls in mro_of(t):
+            if _id(cls) in trusted:
+                continue
+            d = dict_of(cls)
+            for n in names:
+                if n in d:
+                    return False
+        return True
 
     def safe(x: object, depth: int = 0) -> bool:
-        t = _type(x)
-        if not trusted_cmp(_getattr(t, "__eq__", None)) or not trusted_cmp(_getattr(t, "__ne__", None)):
+        if depth > 50 or not plain(_type(x), ("__eq__", "__ne__")):
             return False
-        if depth > 50:
-            return False
-        if _isinstance(x, containers):
-            return _all(safe(y, depth + 1) for y in x)
-        if _isinstance(x, dict):
-            return _all(safe(k, depth + 1) and safe(v, depth + 1) for k, v in x.items())
+        for base, walk in walkers:
+            if _isinstance(x, base):
+                if base is dict:
+                    return _all(safe(k, depth + 1) and safe(v, depth + 1) for k, v in walk(x))
+                return _all(safe(y, depth + 1) for y in walk(x))
         return True
 
     def plain_eq(a: object, b: object, negate: bool = False) -> bool:
@@ -273,16 +309,9 @@ def make_plain_eq(_type, _isinstance, _id, _len):
         except RecursionError:
             return False
 
-    return plain_eq
-
-
-def _plain_truth(value, negate, _type, _isinstance) -> bool:
-    """Truth for rewritten ``assert x`` / ``assert not x``: objects with a Python-level ``__bool__``
-    or ``__len__`` (which could lie either way) fail."""
-    t = _type(value)
-    slot = (_type(object.__eq__), _type([].__len__), _type(len), _type(int.__eq__))
-    for name in ("__bool__", "__len__"):
-        attr = getattr(t, name, None)
-        if attr is not None and not _isinstance(attr, slot):
+    def plain_truth(value: object, negate: bool = False) -> bool:
+        if not plain(_type(value), ("__bool__", "__len__")):
             return False
-    return bool(value) != negate
+        return _bool(value) != negate
+
+    return plain_eq, plain_truth

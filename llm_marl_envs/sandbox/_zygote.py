@@ -157,7 +157,7 @@ def _checked_job(job: dict) -> dict:
         checked[key] = kind(job[key])
     if checked.get("mode", "run") not in ("run", "verify"):
         raise ValueError(f"unknown mode {checked.get('mode')!r}")
-    for key in ("source", "stdin", "setup", "driver", "nonce"):
+    for key in ("source", "stdin", "setup", "driver", "nonce", "entry_point"):
         if not isinstance(checked.get(key, ""), str):
             raise TypeError(f"{key} must be a string")
     return checked
@@ -701,7 +701,7 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
-        _child.PLAIN_EQ = _child.make_plain_eq(type, isinstance, id, len)  # a one-job worker builds it in the child
+        _child.PLAIN_CHECKS = _child.make_checks(type, isinstance, id, len)  # a one-job worker builds them in the child
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)

@@ -54,6 +54,27 @@ def _entry_point_from_tests(tests: list[str]) -> str | None:
     return None
 
 
+def _entry_point(tests: list[str], reference: str) -> str | None:
+    """The function under test: the first non-builtin the asserts call, else a function the reference
+    defines and the asserts call (MBPP's ``sum``, named like a builtin)."""
+    found = _entry_point_from_tests(tests)
+    if found is not None:
+        return found
+    try:
+        defined = {n.name for n in ast.parse(reference).body if isinstance(n, ast.FunctionDef)}
+    except SyntaxError:
+        return None
+    for test in tests:
+        try:
+            tree = ast.parse(_nl(test))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defined:
+                return node.func.id
+    return None
+
+
 def _split_range(split: str) -> tuple[int, int]:
     try:
         return MBPP_SPLITS[split]
@@ -112,7 +133,7 @@ def _mbpp_task(row: dict[str, Any], *, sanitized: bool, include_challenge: bool)
         meta["challenge_test_list"] = [_nl(t) for t in row.get("challenge_test_list") or []]
     prefix = "mbpp_sanitized" if sanitized else "mbpp"
     return Task(id=f"{prefix}/{row['task_id']}", kind="code", prompt=mbpp_prompt(text, tests[:3]),
-                tests=tuple(tests), entry_point=_entry_point_from_tests(tests), metadata=meta)
+                tests=tuple(tests), entry_point=_entry_point(tests, meta["reference"]), metadata=meta)
 
 
 def load_mbpp(split: str = "test", path: str | Path | None = None, include_challenge: bool = False) -> TaskSource:

@@ -72,7 +72,7 @@ def _score_channel(channel: str, nonce: str, plan: CheckPlan) -> tuple[int | Non
 
 
 def _run_plan(program: str, plan: CheckPlan, *, prelude: str, timeout_s: float, memory_mb: int,
-              sandbox: Sandbox | None) -> Verdict:
+              sandbox: Sandbox | None, entry_point: str | None) -> Verdict:
     sb = sandbox or shared_sandbox()
     nonce = secrets.token_hex(16)
     limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, file_size_bytes=sb.limits.file_size_bytes,
@@ -80,7 +80,8 @@ def _run_plan(program: str, plan: CheckPlan, *, prelude: str, timeout_s: float, 
                     output_bytes=min(sb.limits.output_bytes, 256 * 1024))
     source = f"{prelude}\n{program}" if prelude.strip() else program
     job: dict[str, Any] = {"mode": "verify", "source": source, "stdin": "", "setup": plan.setup,
-                           "driver": plan.driver, "nonce": nonce, **limits.job_fields()}
+                           "driver": plan.driver, "nonce": nonce, "entry_point": entry_point or "",
+                           **limits.job_fields()}
     reply = sb.execute(job)
     passed, detail = _score_channel(reply.get("channel", ""), nonce, plan)
     status = reply.get("status", "error")
@@ -106,7 +107,8 @@ def verify_code(program: str, tests: Sequence[str] | str, *, entry_point: str | 
     """Run ``tests`` against ``program`` in the sandbox and return a :class:`Verdict`.
 
     ``tests``: assert statements (one test each) or a test program (HumanEval's ``check``, called
-    with ``entry_point``). ``setup`` runs after the program, before the tests (MBPP's
+    with ``entry_point``). The tests run with the builtins as they were before the program ran; of
+    the program's names that rebind a builtin, only ``entry_point`` reaches them (MBPP's ``sum``). ``setup`` runs after the program, before the tests (MBPP's
     ``test_setup_code``); ``prelude`` runs before the program (sanitized MBPP's ``test_imports``).
     Runs on ``sandbox`` (default: the shared pool). Never raises on any program text.
     """
@@ -119,7 +121,8 @@ def verify_code(program: str, tests: Sequence[str] | str, *, entry_point: str | 
     except Exception as e:  # noqa: BLE001 - tests of the wrong type (None, a number ...): report, never raise
         return Verdict(False, 0.0, "error", program, f"bad tests: {type(e).__name__}: {e}")
     try:
-        return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox)
+        return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox,
+                         entry_point=entry_point)
     except Exception as e:  # noqa: BLE001 - infrastructure failure: report, never raise
         return Verdict(False, 0.0, "error", program, f"sandbox failure: {type(e).__name__}: {e}")
 
