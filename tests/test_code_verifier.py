@@ -272,3 +272,15 @@ def test_honest_values_of_stdlib_types_and_a_builtin_named_function_still_pass(s
     tests = ["assert half(1) == 0.5", "assert count('aab') == {'a': 2, 'b': 1}", "assert color() == 1",
              "assert sum(10, 4) == 6"]
     assert verify_code(program, tests, entry_point="sum", sandbox=sb).correct
+
+
+def test_extraction_prefers_the_block_that_defines_the_entry_point_and_reads_indented_and_tilde_fences(verifier):
+    """Regression: a solution followed by an example-usage block scored 0 (the last block won);
+    fences inside a markdown list kept their indentation; ~~~ fences were not read."""
+    solution = "def add(a, b):\n    return a + b\n"
+    usage = f"Here it is:\n```python\n{solution}```\nExample:\n```python\nprint(add(1, 2))\n```\n"
+    indented = "1. The code:\n    ```python\n" + "".join("    " + line + "\n" for line in solution.splitlines()) + "    ```\n"
+    tilde = f"~~~python\n{solution}~~~\n"
+    task = _task()
+    for response in (usage, indented, tilde):
+        assert verifier.verify(response, task).correct, response

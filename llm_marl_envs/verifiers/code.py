@@ -163,7 +163,7 @@ class CodeVerifier:
 
     def verify(self, response: str, task: Task) -> Verdict:
         try:
-            program = extract_program(response)
+            program = extract_program(response, task.entry_point)
             if program is None:
                 return Verdict(False, 0.0, "no_answer", None, "no code in the response")
             meta = task.metadata or {}
