@@ -284,3 +284,17 @@ def test_extraction_prefers_the_block_that_defines_the_entry_point_and_reads_ind
     task = _task()
     for response in (usage, indented, tilde):
         assert verifier.verify(response, task).correct, response
+
+
+def test_comparisons_anywhere_in_an_assert_refuse_lying_values(sb):
+    """Regression: only a top-level ``==``/``!=`` was checked; ``in``, ``and``, ``all(...)`` and
+    ``not ... !=`` let an AlwaysEqual object through."""
+    always = "class A:\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n        return False\n" \
+             "    __hash__ = object.__hash__\ndef f(x):\n    return A()\n"
+    tests = ["assert f(1) in [5, 6]", "assert f(1) == 2 and f(2) == 3", "assert all(f(i) == i * i for i in range(3))",
+             "assert not f(1) != 7", "assert [f(1)] == [3]"]
+    assert verify_code(always, tests, sandbox=sb).score == 0.0
+    honest = "def f(x):\n    return x * x\n"
+    good = ["assert f(2) in [4, 5]", "assert f(1) == 1 and f(2) == 4", "assert all(f(i) == i * i for i in range(3))",
+            "assert not f(3) != 9", "assert 'a' in 'cat' and 3 not in {1: 2}", "assert 4 in map(f, [1, 2])"]
+    assert verify_code(honest, good, sandbox=sb).correct

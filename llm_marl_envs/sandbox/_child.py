@@ -259,6 +259,9 @@ _TRUSTED_COMPARISONS = (  # stdlib classes whose comparisons may be written in P
 )
 
 
+_CONTAINS = ("__contains__", "__iter__", "__getitem__", "__eq__", "__ne__")  # what ``x in c`` may call on c
+
+
 def make_checks(_type, _isinstance, _id, _len):
     """``(plain_eq, plain_truth)`` for rewritten test asserts, built before the solution runs from
     captured builtins (a solution may patch ``builtins``).
@@ -270,7 +273,9 @@ def make_checks(_type, _isinstance, _id, _len):
     (an overridden ``__iter__`` cannot hide an element)."""
     mro_of = type.__dict__["__mro__"].__get__
     dict_of = type.__dict__["__dict__"].__get__
-    _all, _bool, _getattr = all, bool, getattr
+    flags_of = type.__dict__["__flags__"].__get__
+    heap_type = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (or type()), not C
+    _all, _bool, _getattr, _assertion = all, bool, getattr, AssertionError
     trusted = {_id(t) for t in (object, int, float, complex, bool, str, bytes, bytearray, list, tuple, dict, set,
                                 frozenset, _type(None), range)}
     for mod, name in _TRUSTED_COMPARISONS:
@@ -283,7 +288,7 @@ def make_checks(_type, _isinstance, _id, _len):
 
     def plain(t, names) -> bool:
         for cls in mro_of(t):
-            if _id(cls) in trusted:
+            if _id(cls) in trusted or not flags_of(cls) & heap_type:  # builtins, stdlib, C types
                 continue
             d = dict_of(cls)
             for n in names:
@@ -301,13 +306,17 @@ def make_checks(_type, _isinstance, _id, _len):
                 return _all(safe(y, depth + 1) for y in walk(x))
         return True
 
-    def plain_eq(a: object, b: object, negate: bool = False) -> bool:
+    def plain_eq(a: object, b: object, negate: bool = False, contains: bool = False) -> bool:
+        """``a == b`` (``a in b`` with ``contains``), negated with ``negate``. A value whose comparison
+        could lie fails the test (raises), so that no ``not``/``or`` around the check can turn the
+        refusal into a pass."""
         try:
-            if not (safe(a) and safe(b)):
-                return False
-            return _bool(a == b) != negate
+            ok = safe(a) and (contains and plain(_type(b), _CONTAINS) or safe(b))
         except RecursionError:
-            return False
+            ok = False
+        if not ok:
+            raise _assertion("a value that defines its own comparison")
+        return _bool(a in b if contains else a == b) != negate
 
     def plain_truth(value: object, negate: bool = False) -> bool:
         if not plain(_type(value), ("__bool__", "__len__")):

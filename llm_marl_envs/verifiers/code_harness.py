@@ -9,9 +9,9 @@ Tests come in two shapes:
   top-level statement with an ``assert`` as a test.
 
 Each test is wrapped so that it reports pass/fail on its own, and every ``assert`` is rewritten:
-``assert a == b`` -> ``assert __heq(a, b)`` and ``assert x`` -> ``assert __htruth(x)``, whose
-implementations (in ``_zygote.py``) refuse objects with Python-level ``__eq__``/``__bool__`` (the
-AlwaysEqual reward hack). The driver is one function ``__harness_driver__(__hp, __hf, __heq,
+every single ``a == b``, ``a != b``, ``a in b``, ``a not in b`` in it -> ``__heq(a, b, ...)`` and
+``assert x`` -> ``assert __htruth(x)``, whose implementations (``sandbox/_child.py``) refuse objects
+whose comparisons or truth are written in Python (the AlwaysEqual reward hack). The driver is one function ``__harness_driver__(__hp, __hf, __heq,
 __htruth)``: the recorders arrive as arguments, after the solution ran, never as globals.
 """
 
@@ -40,12 +40,28 @@ class CheckPlan:
     names: tuple[str, ...]
 
 
+_CHECKED_OPS = {ast.Eq: (False, False), ast.NotEq: (True, False), ast.In: (False, True), ast.NotIn: (True, True)}
+
+
+class _CheckComparisons(ast.NodeTransformer):
+    """Every single ``==``, ``!=``, ``in``, ``not in`` inside an assert (also within ``and``/``or``,
+    ``not`` and ``all(...)`` generators) -> ``__heq(a, b, negate, contains)``. Chains are left as written."""
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.ops) != 1 or type(node.ops[0]) not in _CHECKED_OPS:
+            return node
+        negate, contains = _CHECKED_OPS[type(node.ops[0])]
+        call = ast.Call(ast.Name("__heq", ast.Load()),
+                        [node.left, node.comparators[0], ast.Constant(negate), ast.Constant(contains)], [])
+        return ast.copy_location(call, node)
+
+
 class _RewriteAsserts(ast.NodeTransformer):
     def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        test = node.test
-        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
-            negate = isinstance(test.ops[0], ast.NotEq)
-            call = ast.Call(ast.Name("__heq", ast.Load()), [test.left, test.comparators[0], ast.Constant(negate)], [])
+        test = _CheckComparisons().visit(node.test)
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "__heq":
+            call = test  # a bool from the checked comparison itself
         elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             call = ast.Call(ast.Name("__htruth", ast.Load()), [test.operand, ast.Constant(True)], [])
         else:
