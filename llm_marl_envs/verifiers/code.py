@@ -15,10 +15,11 @@ defences here stop the known reward hacks (exit early, print a pass marker, patc
 nonce); the namespaces, uid and rlimits protect the host regardless. A job's process is a fork of the
 sandbox's spawner, whose cache of compiled test code (this task's and others') its frames can
 reach; other tasks' tests are of no use to it (nothing it learns outlives the job), and this
-task's tests are reachable in any in-process harness. Only ``==``/``!=`` and truth are checked
-for lying objects: a value whose Python-level arithmetic or ordering lies (``abs(f(x) - y) < eps``
-with a ``__sub__`` that returns 0, ``<`` or ``in`` on such objects) still passes; and HumanEval
-tests that call helpers from the prompt (``poly``) use the solution's copy of them.
+task's tests are reachable in any in-process harness. Only ``==``, ``!=``, ``in``, ``not in``
+(each single comparison anywhere in an assert) and truth are checked for lying objects: a value
+whose Python-level arithmetic or ordering lies (``abs(f(x) - y) < eps`` with a ``__sub__`` that
+returns 0, ``<`` on such objects) or a chained ``a == b == c`` still passes; and HumanEval tests
+that call helpers from the prompt (``poly``) use the solution's copy of them.
 """
 
 from __future__ import annotations
