@@ -41,38 +41,29 @@ def _nl(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
-def _entry_point_from_tests(tests: list[str]) -> str | None:
-    """The function the asserts call first (``assert foo(1) == 2`` -> ``foo``)."""
+def _called_names(tests: list[str]):
+    """The names the asserts call, in order (``assert foo(1) == 2`` -> ``foo``)."""
     for test in tests:
         try:
             tree = ast.parse(_nl(test))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id):
-                return node.func.id
-    return None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                yield node.func.id
 
 
 def _entry_point(tests: list[str], reference: str) -> str | None:
     """The function under test: the first non-builtin the asserts call, else a function the reference
     defines and the asserts call (MBPP's ``sum``, named like a builtin)."""
-    found = _entry_point_from_tests(tests)
+    found = next((name for name in _called_names(tests) if not hasattr(builtins, name)), None)
     if found is not None:
         return found
     try:
         defined = {n.name for n in ast.parse(reference).body if isinstance(n, ast.FunctionDef)}
     except SyntaxError:
         return None
-    for test in tests:
-        try:
-            tree = ast.parse(_nl(test))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defined:
-                return node.func.id
-    return None
+    return next((name for name in _called_names(tests) if name in defined), None)
 
 
 def _split_range(split: str) -> tuple[int, int]:
