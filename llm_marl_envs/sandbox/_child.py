@@ -45,7 +45,7 @@ def child_main(job_bytes: bytes, setup, driver, fds: dict, uid: int | None, work
 
     ``setup``/``driver``: the trusted test code (verify mode), compiled by the worker before the
     fork or, when it did not compile, its text (the child reports the error). ``fds``: name
-    (``JOB_FDS``) -> an inherited descriptor numbered above 200."""
+    (``JOB_FDS``) -> an inherited descriptor numbered 5 or higher."""
     try:
         import marshal  # built in: no module to load, few pages touched (json cost ~0.2 ms per fork)
 
@@ -75,7 +75,7 @@ def _sandbox_process(job: dict, fds: dict, uid: int | None, workdir: str, verify
         os.dup2(fds["stdin"], 0)
     wanted = JOB_FDS[1:5] if verify else JOB_FDS[1:3]
     for target, name in enumerate(wanted, start=1):
-        os.dup2(fds[name], target)  # the sources sit above 200: no clobbering
+        os.dup2(fds[name], target)  # the sources are >= 5 (see spawner_loop): no clobbering
     os.closerange(len(wanted) + 1, 65536)
     mem = int(job["memory_mb"]) * 1024 * 1024
     cpu = int(job["cpu_s"])
@@ -173,11 +173,11 @@ def child_verify(job: dict, setup, driver) -> None:
     builtins, ``os`` or ``sys``). The nonce is read from NONCE_FD only after every test ran, so it
     is not in this process's memory while untrusted code runs.
     """
-    _write, _read, _exec, _compile, _len = os.write, os.read, exec, compile, len
-    _type, _isinstance, _id, _repr = type, isinstance, id, repr
+    _write, _read, _exec, _compile = os.write, os.read, exec, compile
+    _type, _isinstance, _id = type, isinstance, id
     _base = BaseException
 
-    _plain_eq, _plain_truth = PLAIN_CHECKS or make_checks(_type, _isinstance, _id, _len)
+    _plain_eq, _plain_truth = PLAIN_CHECKS or make_checks(_type, _isinstance, _id)
 
     def record(line: str) -> None:
         data = (line + "\n").encode("ascii", "replace")
@@ -262,7 +262,7 @@ _TRUSTED_COMPARISONS = (  # stdlib classes whose comparisons may be written in P
 _CONTAINS = ("__contains__", "__iter__", "__getitem__", "__eq__", "__ne__")  # what ``x in c`` may call on c
 
 
-def make_checks(_type, _isinstance, _id, _len):
+def make_checks(_type, _isinstance, _id):
     """``(plain_eq, plain_truth)`` for rewritten test asserts, built before the solution runs from
     captured builtins (a solution may patch ``builtins``).
 

@@ -525,7 +525,6 @@ def _remove_paths(paths: list[str]) -> None:
 
 
 _PARTS = struct.Struct(">IIId")  # zygote -> spawner: lengths of the marshalled job, setup and driver code; timeout
-_JOB_FD_NAMES = ("out", "err", "res", "nonce")  # the pipe ends a job receives, in this order
 
 
 def _read_outputs(outputs: dict, poller, cap: int) -> bool:
@@ -585,7 +584,7 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
     sock_fd = sock.fileno()
     while True:
         try:
-            head, ancillary, _, _ = sock.recvmsg(_PARTS.size, _socket.CMSG_LEN(4 * len(_JOB_FD_NAMES)))
+            head, ancillary, _, _ = sock.recvmsg(_PARTS.size, _socket.CMSG_LEN(4 * len(_child.JOB_FDS)))
         except OSError:
             return
         if not head:
@@ -606,7 +605,7 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
         body = parts[:n_body]
         setup = _compiled(compiled, parts[n_body:n_body + n_setup], "test_setup.py")
         driver = _compiled(compiled, parts[n_body + n_setup:], "tests.py")
-        job_fds = {"stdin": null_fd, **dict(zip(_JOB_FD_NAMES[: len(received)], received, strict=True))}
+        job_fds = {"stdin": null_fd, **dict(zip(_child.JOB_FDS[1 : 1 + len(received)], received, strict=True))}
         try:
             pid = os.fork()
         except OSError as exc:
@@ -701,7 +700,7 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
-        _child.PLAIN_CHECKS = _child.make_checks(type, isinstance, id, len)  # a one-job worker builds them in the child
+        _child.PLAIN_CHECKS = _child.make_checks(type, isinstance, id)  # a one-job worker builds them in the child
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)

@@ -43,7 +43,7 @@ from ..types import Task, Verdict
 from .base import VERIFIERS
 from .math_equiv import Decision, TooBig, compare, numeric_value, try_exact
 from .math_extract import extract_answer
-from .math_normalize import normalize_answer
+from .math_normalize import MATH_FUNCTION_NAMES, normalize_answer
 from .math_parser import MAX_CHARS, Node, ParseError, canonical_text, parse_answer
 from .math_pool import get_pool
 from .math_rgym import score_reasoning_gym
@@ -204,10 +204,7 @@ def _verdict(extracted: str, how: str, result: tuple[bool, str, str]) -> Verdict
     return Verdict(correct=correct, score=1.0 if correct else 0.0, status=status, extracted=extracted, detail=f"{how}: {detail}")
 
 
-_MATH_WORDS = frozenset(
-    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt pi max min gcd lcm mod det "
-    "or and".split()  # "x = 2 or x = 3" lists solutions
-)
+_MATH_WORDS = MATH_FUNCTION_NAMES | {"or", "and"}  # "x = 2 or x = 3" lists solutions
 _LETTER_RUN = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _VOWEL = re.compile(r"[aeiouAEIOU]")
 

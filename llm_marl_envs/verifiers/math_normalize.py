@@ -27,9 +27,12 @@ _UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)(?P<space>\s*)(?P<unit>
 _SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACE_SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 # Words after a number that are mathematics, not units: "2pi" is 2*pi and "2 sin x" is 2*sin(x), not 2.
-_MATH_NAMES = frozenset(
-    "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt "
-    # and words that change the value: "2 thousand" is not 2
+# Plain-text names of functions and constants (``2 sin x``, ``2pi``): mathematics, not words.
+MATH_FUNCTION_NAMES = frozenset(
+    "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt max min gcd lcm mod det".split()
+)
+# After a number, neither those nor words that change the value ("2 thousand" is not 2) are units.
+_MATH_NAMES = MATH_FUNCTION_NAMES | frozenset(
     "hundred thousand million billion trillion dozen squared cubed factorial half halves percent".split()
 )
 
