@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from algorithms.bench import cli
+from algorithms.bench import credit_cli as cli
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/credit.py", description=__doc__.splitlines()[0])
-    cli.add_arguments(parser, benchmark="credit")
+    cli.add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     return cli.run(parser.parse_args(argv))
 

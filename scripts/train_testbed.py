@@ -16,7 +16,7 @@ import json
 import sys
 from dataclasses import fields
 
-from algorithms.bench.cli import configure_threads
+from algorithms.bench.credit_cli import configure_threads
 from algorithms.testbed import TestbedConfig, checkpoint_dir, load_testbed, pretrain
 from algorithms.testbed.evaluate import competence_report
 

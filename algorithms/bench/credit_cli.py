@@ -1,0 +1,110 @@
+"""``llm-marl bench credit [--quick|--full|--gpu] ...``: the LLM credit benchmark (integration run).
+
+Writes ``results.json``, ``results.md`` and PNG plots under ``--out`` (default
+``benchmarks/results/credit-<preset>``) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``llm-marl bench credit``'s arguments."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                      help="the README's preset: dyad, 4 learners, 2 seeds, ~4 min on 2 idle CPU cores, ~12 min under load (default)")
+    size.add_argument("--full", dest="preset", action="store_const", const="full",
+                      help="CPU testbed, dyad + voting, 3 seeds (tens of minutes)")
+    size.add_argument("--gpu", dest="preset", action="store_const", const="gpu",
+                      help="an instruct model from --model, GSM8K train -> test (a GPU)")
+    parser.set_defaults(preset="quick")
+    parser.add_argument("--model", help="local model folder for --gpu (transformers format)")
+    parser.add_argument("--embedded", action="store_true",
+                        help="use the embedded SmolLM2-135M-Instruct as --model (converted once to a local cache)")
+    parser.add_argument("--toy", action="store_true", help="shrink the preset to a smoke run (seconds to minutes)")
+    parser.add_argument("--learners", nargs="+", help="subset of learners (default: grpo mappo ccpo c3)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds")
+    parser.add_argument("--envs", nargs="+", help="env ids (default: the preset's)")
+    parser.add_argument("--iterations", type=int, help="training iterations per run")
+    parser.add_argument("--budget", type=int, help="B: evaluator calls per training task")
+    parser.add_argument("--tasks-per-iter", type=int, help="training tasks per iteration")
+    parser.add_argument("--n-eval", type=int, help="held-out tasks")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--diag-buckets", type=int, help="frozen contexts for the credit diagnostics (0: skip)")
+    parser.add_argument("--out", help="output folder (default: benchmarks/results/credit-<preset>)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild results.md and the plots from an existing --out/results.json (e.g. a partial run)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: all cores, or 1 when the machine is already overloaded)")
+
+
+def configure_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads``, else 1 when the load average already exceeds the core
+    count (several threads then spin against each other: measured ~7x more CPU per step), else all."""
+    import os
+
+    import torch
+
+    if threads is None:
+        cores = os.cpu_count() or 1
+        try:
+            busy = os.getloadavg()[0] >= cores
+        except OSError:
+            busy = False
+        threads = 1 if busy else cores
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark; 0 on success."""
+    from .credit import report_from_json, run_credit_benchmark
+    from .presets import get_preset
+
+    if args.report_only:
+        if not args.out:
+            print("llm-marl bench credit --report-only needs --out FOLDER (holding results.json)", file=sys.stderr)
+            return 2
+        report_from_json(Path(args.out))
+        return 0
+
+    model = args.model
+    if args.embedded:
+        from agents.embedded import smollm2_dir
+
+        model = str(smollm2_dir())
+    overrides = {
+        "learners": tuple(args.learners) if args.learners else None,
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "env_ids": tuple(args.envs) if args.envs else None,
+        "iterations": args.iterations,
+        "budget": args.budget,
+        "tasks_per_iter": args.tasks_per_iter,
+        "n_eval": args.n_eval,
+        "lr": args.lr,
+        "diag_buckets": args.diag_buckets,
+        "model": model,
+    }
+    if args.iterations is not None:
+        overrides["eval_every"] = max(1, args.iterations // 2)
+    try:
+        preset = get_preset(args.preset, toy=args.toy, **overrides)
+    except (KeyError, TypeError) as e:
+        print(f"llm-marl bench: {e}", file=sys.stderr)
+        return 2
+    if preset.policy == "hf" and not preset.model:
+        print("llm-marl bench credit --gpu needs --model PATH (a local transformers folder) or --embedded",
+              file=sys.stderr)
+        return 2
+    threads = configure_threads(args.threads)
+    print(f"[bench] torch threads: {threads}")
+    out = Path(args.out or f"benchmarks/results/credit-{preset.name}{'-toy' if args.toy else ''}")
+    start = time.perf_counter()
+    results = run_credit_benchmark(preset, out, plots=not args.no_plots)
+    print(f"[bench] done in {time.perf_counter() - start:.0f}s: {out / 'results.md'}, {out / 'results.json'}"
+          + (f", {', '.join(results.get('plots', []))}" if results.get("plots") else ""))
+    return 0

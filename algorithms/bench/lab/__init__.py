@@ -1,0 +1,1 @@
+"""The exact credit lab (``../shared/reference/credit-lab.md``): HintDyad with exact ground truth."""
