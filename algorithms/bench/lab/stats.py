@@ -125,14 +125,15 @@ def paired_diff(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
 def verdict(diff: dict, expected_sign: int | None, practical: float = 0.01) -> str:
     """Verdict for a paired difference ``diff`` (from :func:`paired_diff`) against a hypothesised sign.
 
-    ``"no practical difference"`` when the CI includes 0 or ``|mean| < practical``; otherwise, with
-    ``expected_sign`` +1 / -1, ``"hypothesis held"`` if the sign matches and ``"hypothesis failed"`` if not;
-    with ``expected_sign`` 0 (a tie is expected) a real difference fails the hypothesis; ``None`` → ``"differs"``.
+    ``"no practical difference"`` when the CI includes 0 or ``|mean| < practical`` (whatever was expected: for a
+    hypothesised tie, ``expected_sign`` 0, this is the predicted outcome); otherwise, with ``expected_sign``
+    +1 / -1, ``"hypothesis held"`` if the sign matches and ``"hypothesis failed"`` if not; with 0 a real
+    difference fails the hypothesis; ``None`` → ``"differs"``.
     """
     m = float(diff["mean"])
     lo, hi = (float(v) for v in diff["ci95"])
     if (lo <= 0.0 <= hi) or abs(m) < practical:
-        return "hypothesis held" if expected_sign == 0 else "no practical difference"
+        return "no practical difference"
     if expected_sign is None:
         return "differs"
     if expected_sign == 0:
