@@ -6,7 +6,7 @@ All are frozen dataclasses so that they can be hashed, cached and compared; ``me
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 TaskKind = Literal["math", "code"]
@@ -48,16 +48,61 @@ class Task:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Task:
+        """Build a task from a dict (one line of a task JSONL file; the format is in the README).
+
+        Required: ``id`` (str or int), ``kind`` (``"math"`` or ``"code"``), ``prompt`` (str); math
+        tasks need ``answer`` (str, or a number), code tasks ``tests`` (a list of assert lines or one
+        test program). Optional: ``entry_point`` (str), ``metadata`` (an object). Any problem raises
+        ``ValueError`` naming the field; unknown fields are an error (a typo never drops a field).
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"a task must be a JSON object with fields {', '.join(TASK_FIELDS)}, got {type(d).__name__}")
+        unknown = [k for k in d if k not in TASK_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown task field(s) {', '.join(map(repr, unknown))}; fields: {', '.join(TASK_FIELDS)} "
+                "(put anything else under 'metadata')"
+            )
+        missing = [k for k in ("id", "kind", "prompt") if k not in d or d[k] is None]
+        if missing:
+            raise ValueError(f"task is missing required field(s) {', '.join(map(repr, missing))} (required: id, kind, prompt)")
+        ident = d["id"]
+        if not isinstance(ident, (str, int)) or isinstance(ident, bool):
+            raise ValueError(f"task field 'id' must be a string or an integer, got {type(ident).__name__}")
+        if d["kind"] not in ("math", "code"):
+            raise ValueError(f"task {ident!r}: field 'kind' must be 'math' or 'code', got {d['kind']!r}")
+        if not isinstance(d["prompt"], str):
+            raise ValueError(f"task {ident!r}: field 'prompt' must be a string, got {type(d['prompt']).__name__}")
+        answer = d.get("answer")
+        if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+            answer = str(answer)
+        if answer is not None and not isinstance(answer, str):
+            raise ValueError(f"task {ident!r}: field 'answer' must be a string, got {type(answer).__name__}")
+        if d["kind"] == "math" and answer is None:
+            raise ValueError(f"task {ident!r}: a math task needs field 'answer' (the gold answer)")
         tests = d.get("tests")
+        if d["kind"] == "code" and not tests:
+            raise ValueError(f"task {ident!r}: a code task needs field 'tests' (a list of assert lines or a test program)")
+        if tests is not None and not (isinstance(tests, str) or (isinstance(tests, (list, tuple)) and all(isinstance(t, str) for t in tests))):
+            raise ValueError(f"task {ident!r}: field 'tests' must be a list of strings or one string")
+        entry_point = d.get("entry_point")
+        if entry_point is not None and not isinstance(entry_point, str):
+            raise ValueError(f"task {ident!r}: field 'entry_point' must be a string, got {type(entry_point).__name__}")
+        metadata = d.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError(f"task {ident!r}: field 'metadata' must be an object, got {type(metadata).__name__}")
         return cls(
-            id=str(d["id"]),
+            id=str(ident),
             kind=d["kind"],
             prompt=d["prompt"],
-            answer=d.get("answer"),
-            tests=tuple(tests) if isinstance(tests, list) else tests,
-            entry_point=d.get("entry_point"),
-            metadata=dict(d.get("metadata") or {}),
+            answer=answer,
+            tests=tuple(tests) if isinstance(tests, (list, tuple)) else tests,
+            entry_point=entry_point,
+            metadata=dict(metadata),
         )
+
+
+TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Task))  # what a task dict may hold
 
 
 @dataclass(frozen=True)

@@ -79,17 +79,63 @@ def load_tasks(spec: str | Path | Sequence[Task] | TaskSource, **kwargs: Any) ->
         if isinstance(spec, str) and spec in TASK_SOURCES:
             return TASK_SOURCES.get(spec)(**kwargs)
         path = Path(spec)
-        if path.suffix in (".jsonl", ".json") and path.exists():
-            with path.open(encoding="utf-8") as f:
-                tasks = [Task.from_dict(json.loads(line)) for line in f if line.strip()]
-            return ListTaskSource(tasks, name=path.stem)
+        if path.suffix in (".jsonl", ".json") and path.is_file():
+            return ListTaskSource(read_task_jsonl(path), name=path.stem)
+        if path.suffix in (".jsonl", ".json"):
+            raise TaskFileError(f"task file {str(path)!r} does not exist")
         raise KeyError(
             f"unknown task source {str(spec)!r}: not a registered name ({', '.join(TASK_SOURCES.names())}) "
-            "and not an existing .jsonl file of Task dicts"
+            "and not a .jsonl file of tasks (format: README, 'Your own tasks')"
         )
     if isinstance(spec, Sequence):
         return ListTaskSource(list(spec))
     raise TypeError(f"cannot load tasks from {type(spec).__name__}")
+
+
+class TaskFileError(ValueError):
+    """A task JSONL file that cannot be read; the message names the file, the line and the field."""
+
+
+def read_task_jsonl(path: str | Path) -> list[Task]:
+    """Read a JSONL file of task objects (one per line; blank lines skipped) into ``Task`` values.
+
+    Raises :class:`TaskFileError` naming ``path:line`` and the field for any bad line, and for a
+    file with no task at all.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    rows: list[tuple[str, Any]] = []
+    if path.suffix == ".json" and text.lstrip().startswith("["):  # a .json file may hold one array of tasks
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TaskFileError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+        rows = [(f"item {i}", item) for i, item in enumerate(items)]
+    else:
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((str(lineno), json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise TaskFileError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+                                    "each line must be one JSON object") from None
+    tasks: list[Task] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        try:
+            task = Task.from_dict(row)
+        except ValueError as e:
+            raise TaskFileError(f"{path}:{where}: {e}") from None
+        if task.id in seen:
+            first = seen[task.id]
+            raise TaskFileError(f"{path}:{where}: duplicate task id {task.id!r} (first at "
+                                f"{first if first.startswith('item') else 'line ' + first})")
+        seen[task.id] = where
+        tasks.append(task)
+    if not tasks:
+        raise TaskFileError(f"{path}: no tasks (expected one JSON object per line)")
+    return tasks
 
 
 def save_tasks(tasks: Sequence[Task], path: str | Path) -> None:

@@ -12,7 +12,6 @@ import json
 import sys
 
 from . import TASK_SOURCES, load_tasks
-from .datapaths import DatasetNotFoundError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,11 +37,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {_describe(factory)}")
         return 0
     kwargs = {k: getattr(args, k) for k in ("seed", "difficulty", "split", "path") if getattr(args, k) is not None}
-    try:
-        source = load_tasks(args.show, **kwargs)
-    except (KeyError, DatasetNotFoundError, TypeError, ValueError) as e:
-        print(f"llm-marl tasks: {e}", file=sys.stderr)
-        return 2
+    source = load_tasks(args.show, **kwargs)  # bad names, files, values: one line from the top-level CLI
     stop = min(len(source), args.start + max(0, args.n))
     for i in range(args.start, stop):
         task = source[i]
@@ -53,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
         print(task.prompt)
         if task.answer is not None:
             print(f"answer: {task.answer}")
+        if task.entry_point:
+            print(f"entry point: {task.entry_point}")
+        if task.tests:
+            tests = [task.tests] if isinstance(task.tests, str) else list(task.tests)
+            print("tests:")
+            for test in tests:
+                print("    " + test.strip("\n").replace("\n", "\n    "))
         meta = {k: v for k, v in task.metadata.items() if k != "solution" and not isinstance(v, (dict, list))}
         if meta:
             print(f"metadata: {meta}")
