@@ -53,8 +53,10 @@ register_learner(Learner("ccpo", plan="joint_ablated", estimator="ccpo",
 register_learner(Learner("c3", plan="tree", estimator="c3",
                          description="C3: rollout tree with per-role fan-out (B leaves), LOO credit at frozen contexts"))
 # named variants used by ablations and baselines
-register_learner(Learner("rema", plan="joint_ablated", estimator="ccpo", estimator_kwargs={"reward_mode": "shared"},
-                         description="ReMA shared-reward baseline of CCPO (every role gets GRPO of the joint reward)"))
+# ReMA needs no counterfactual: its plan is "flat" (all B evaluator calls on joint episodes it trains on;
+# with "joint_ablated" it spent B/2 on solo episodes it never used)
+register_learner(Learner("rema", plan="flat", estimator="ccpo", estimator_kwargs={"reward_mode": "shared"},
+                         description="ReMA shared-reward baseline of CCPO: B joint episodes, every role gets GRPO of the joint reward"))
 register_learner(Learner("ccpo_v1", plan="joint_ablated", estimator="ccpo",
                          loss_kwargs={"loss": "ppo_sequence", "dual_clip": 3.0},
                          description="CCPO v1 with its own loss: turn-level (sequence) ratio, log-ratio clamp 3, dual clip 3"))

@@ -4,10 +4,14 @@
 ``flat``           B joint episodes per task (GRPO, MAPPO).
 ``joint_ablated``  CCPO. Dyad-like topologies: B/2 joint + B/2 ablated episodes (the first agent,
                    e.g. the thinker, removed; the reasoner answers alone), paired by index.
+                   Chains of more than two roles are refused (ablating the first agent alone
+                   would hand every later role the first agent's Delta).
                    Voting topologies: B joint episodes; each agent's counterfactual is the re-vote
                    without it (no generation, no extra evaluator call).
-``tree``           C3. A rollout tree per task with per-role fan-out whose leaves number B
-                   (default ``[2, B/2]`` for two decisions per episode).
+``tree``           C3. A rollout tree per task with per-decision fan-out whose leaves number B
+                   (default: every decision has >= 2 siblings, ``[2, B/2]`` for two decisions,
+                   ``[2, 2, 2]`` for three at B = 8; refused when B is too small, see
+                   :func:`default_fanout`).
 =================  =========================================================================
 
 Each plan returns a :class:`~algorithms.batch.RolloutBatch` that records what it spent.
@@ -35,6 +39,7 @@ class EnvInfo:
     agents: tuple[str, ...]
     decisions: int
     has_vote: bool
+    env_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def env_info(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> EnvInf
     roles = tuple(dict.fromkeys(topo.role(a) for a in agents))
     decisions = sum(len(stage) for stage in topo.schedule())
     env.close()
-    return EnvInfo(roles=roles, agents=agents, decisions=decisions, has_vote=topo.vote_stage is not None)
+    return EnvInfo(roles=roles, agents=agents, decisions=decisions, has_vote=topo.vote_stage is not None,
+                   env_id=env_id)
 
 
 def make_runner(env_id: str, policies: Any, sampling: SamplingParams, env_kwargs: Mapping[str, Any] | None = None,
@@ -85,11 +91,36 @@ def restart_counters(runner: Any) -> None:
     runner.reset_counters()
 
 
+def _prime_factors(n: int) -> list[int]:
+    out, f = [], 2
+    while f * f <= n:
+        while n % f == 0:
+            out.append(f)
+            n //= f
+        f += 1
+    return out + ([n] if n > 1 else [])
+
+
 def default_fanout(budget: int, decisions: int) -> tuple[int, ...]:
-    """``[2, B/2, 1, ...]`` for two or more decisions per episode and even B, else ``[B, 1, ...]``."""
-    if decisions >= 2 and budget % 2 == 0 and budget >= 4:
-        return (2, budget // 2) + (1,) * (decisions - 2)
-    return (budget,) + (1,) * max(decisions - 1, 0)
+    """A per-decision fan-out whose product is B and in which every decision has at least two
+    siblings, so every decision gets a LOO credit: ``[2, B/2]`` for two decisions (the release's
+    ``[2, 4]`` at B = 8), ``[2, 2, 2]`` for three at B = 8; in general the smallest prime factors of B
+    for the first ``decisions - 1`` levels and the rest of B for the last.
+
+    Raises ``ValueError`` when no such fan-out exists (B has fewer prime factors than there are
+    decisions, e.g. B = 4 with three decisions): a fan-out of 1 at some level would give that
+    decision zero credit while its tokens still dilute the loss. Pass an explicit ``fanout`` to
+    accept that.
+    """
+    if decisions <= 1:
+        return (budget,)
+    primes = _prime_factors(budget)
+    if len(primes) < decisions:
+        raise ValueError(
+            f"C3 cannot cover {decisions} decisions per episode with B={budget} leaves: every decision needs a "
+            f"fan-out >= 2 (at least {2 ** decisions} leaves), else its credit is 0; raise the budget or pass a fanout")
+    head = primes[: decisions - 1]
+    return (*head, budget // math.prod(head))
 
 
 @PLANS.register("flat")
@@ -104,6 +135,11 @@ def joint_ablated_plan(runner: Any, tasks: Sequence[Any], s: PlanSettings) -> Ro
     info = s.env or runner.plan_env_info
     if info.has_vote:
         return from_episodes(runner.run_episodes(list(tasks), n_per_task=s.budget, seed=s.seed))
+    if len(info.roles) > 2:
+        raise ValueError(
+            f"CCPO refuses {info.env_id or 'this topology'} (roles {' -> '.join(info.roles)}): its counterfactual "
+            f"ablates the first agent only, so every later role would get {info.agents[0]}'s Delta; CCPO supports "
+            "dyads (two roles) and voting topologies")
     if s.budget < 2:
         raise ValueError(f"CCPO needs a budget B >= 2 (B/2 joint + B/2 ablated episodes per task), got B={s.budget}")
     n_joint = s.budget // 2

@@ -151,7 +151,7 @@ def ccpo_credits(batch: RolloutBatch, config: CCPOConfig, state: Mapping[str, An
     active = _active_roles(batch, config, step)
     trainable = joint & np.isin(roles, active)
     stats = {"active_role_index": float(_role_order(batch).index(active[0])) if len(active) == 1 else -1.0}
-    if contributor.any():
+    if contributor.any() and config.reward_mode == "counterfactual":
         stats["delta_mean"] = float(delta[contributor].mean())
     if "delta" in history:
         stats["ema_delta_mean"] = float(history["delta"]["mean"])
