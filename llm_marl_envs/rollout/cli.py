@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..policy import SamplingParams
@@ -20,24 +21,30 @@ from .data import save_jsonl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("env_id", help="a registered env id (see 'llm-marl envs')")
-    parser.add_argument("--policy", default="oracle", help="agents backend name: oracle, fixed, random, hf, tiny, openai, ...")
+    parser.add_argument("--policy", default="oracle",
+                        help="agents backend name: oracle, fixed, random, hf, tiny, openai, ... (default: %(default)s)")
     parser.add_argument(
         "--policy-arg", action="append", default=[], metavar="KEY=VALUE",
         help="backend constructor argument (JSON values allowed), repeatable; e.g. text='hi' for fixed",
     )
-    parser.add_argument("--task-source", default=None, help="task source (default: the env's own, e.g. arith)")
-    parser.add_argument("--tasks", type=int, default=8, help="play the first N tasks of the source")
-    parser.add_argument("--task-offset", type=int, default=0, help="skip this many tasks first")
-    parser.add_argument("--n", type=int, default=1, help="episodes per task")
-    parser.add_argument("--fanout", default=None, help="grow one rollout tree per task instead, e.g. 2,4")
-    parser.add_argument("--ablate", action="append", default=[], help="ablate this agent (repeatable)")
-    parser.add_argument("--prompt-style", default="default", help="default or compact")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="-", help="JSONL output path ('-': a summary only, on stdout)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--task-source", default=None,
+                        help="task source: a registered name or a task JSONL file (default: the env's own, e.g. arith)")
+    parser.add_argument("--tasks", type=int, default=8, help="play the first N tasks of the source (default: %(default)s)")
+    parser.add_argument("--task-offset", type=int, default=0, help="skip this many tasks first (default: %(default)s)")
+    parser.add_argument("--n", type=int, default=1, help="episodes per task (default: %(default)s)")
+    parser.add_argument("--fanout", default=None, help="grow one rollout tree per task instead, e.g. 2,4 (default: no tree)")
+    parser.add_argument("--ablate", action="append", default=[], help="ablate this agent (repeatable; default: none)")
+    parser.add_argument("--prompt-style", default="default", help="default or compact (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default: %(default)s)")
+    parser.add_argument("--max-tokens", type=int, default=256,
+                        help="new tokens per message (scripted agents: characters) (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (default: %(default)s)")
+    parser.add_argument("--out", default="-",
+                        help="JSONL output path, relative to the current directory; '-': a summary only, "
+                             "on stdout (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar (default: shown on stderr once a run lasts 2 s)")
 
 
 def _policy_kwargs(pairs: list[str]) -> dict[str, Any]:
@@ -59,6 +66,14 @@ def run(args: argparse.Namespace) -> int:
     from ..envs.registration import make
     from .runner import RolloutRunner
 
+    out = None if args.out == "-" else Path(args.out).expanduser().resolve()
+    replaced = out is not None and out.exists()
+    if out is not None:
+        if out.is_dir():
+            raise ValueError(f"--out {args.out!r} is a folder; give a file path such as {args.out.rstrip('/')}/episodes.jsonl")
+        if replaced:  # said before the run, not after an hour of it
+            print(f"llm-marl rollout: {out} exists and will be replaced", file=sys.stderr)
+        out.parent.mkdir(parents=True, exist_ok=True)
     env_kwargs: dict[str, Any] = {"prompt_style": args.prompt_style}
     if args.task_source:
         env_kwargs["tasks"] = args.task_source
@@ -79,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
         items = runner.run_episodes(tasks, args.n, args.seed, ablate=args.ablate)
         rewards = [e.reward for e in items]
     stats = runner.stats
-    if args.out != "-":
-        save_jsonl([*items, stats], args.out)
+    if out is not None:
+        save_jsonl([*items, stats], out)
     mean = sum(rewards) / len(rewards) if rewards else 0.0
+    where = "" if out is None else f" -> {out}" + (" (replaced the previous file)" if replaced else "")
     print(
         f"{args.env_id}: {len(rewards)} episodes, mean reward {mean:.3f}, {stats.generate_calls} generate calls, "
-        f"{stats.verifier_calls} verifier calls, {stats.wall_s:.2f}s"
-        + ("" if args.out == "-" else f" -> {args.out}"),
+        f"{stats.verifier_calls} verifier calls, {stats.wall_s:.2f}s{where}",
         file=sys.stdout,
     )
     return 0

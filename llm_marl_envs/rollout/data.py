@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,28 @@ from typing import Any
 
 from ..policy import Generation
 from ..types import Message, Task, Verdict
+
+
+@dataclass(frozen=True, eq=False)
+class _RecordMessage(Message):
+    """The ``Message`` that ``MessageRecord.message`` returns: equal to (and hashed like) the plain
+    ``Message`` with the same fields, and still callable as the old method was (deprecated)."""
+
+    def __call__(self) -> Message:
+        warnings.warn("MessageRecord.message is a property: write record.message, not record.message()",
+                      DeprecationWarning, stacklevel=2)
+        return Message(self.agent, self.role, self.content, self.turn, self.context)
+
+    def _key(self) -> tuple[str, str, str, int, str]:
+        return (self.agent, self.role, self.content, self.turn, self.context)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Message):
+            return self._key() == (other.agent, other.role, other.content, other.turn, other.context)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclass
@@ -82,9 +105,14 @@ class MessageRecord:
         """Whether generation stopped at the token limit."""
         return self.generation is not None and self.generation.finish_reason == "length"
 
+    @property
     def message(self) -> Message:
-        """The env's ``Message`` (what ``reset(options={"prefix": ...})`` replays)."""
-        return Message(self.agent, self.role, self.content, self.turn, self.context)
+        """The env's ``Message`` (what ``reset(options={"prefix": [r.message for r in records]})`` replays).
+
+        A property like the others; the old call ``record.message()`` still works, with a
+        ``DeprecationWarning``.
+        """
+        return _RecordMessage(self.agent, self.role, self.content, self.turn, self.context)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

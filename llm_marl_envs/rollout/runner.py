@@ -33,6 +33,7 @@ from ..policy import Generation, Policy, SamplingParams
 from ..topologies.prompts import split_prompt, to_conversation
 from ..types import Message, Task, Verdict
 from .data import Episode, MessageRecord, RolloutTree, RunStats, TreeNode
+from .progress import RolloutProgress
 
 EnvFactory = Callable[[], Any]
 
@@ -119,7 +120,8 @@ class RolloutRunner:
         params: sampling parameters for every agent, or a dict keyed like ``policies`` (missing
             entries get the defaults); ``params.n`` is managed by the runner.
         env_kwargs: extra keyword arguments when ``env`` is an id (e.g. ``tasks=``, ``prompt_style=``).
-        progress: show a tqdm bar (``None``: only for runs of at least 64 episodes).
+        progress: a tqdm bar on stderr: ``True`` always, ``False`` never, ``None`` (default) once a
+            run has lasted 2 s (``rollout.progress.AUTO_DELAY_S``): short runs print nothing.
 
     Seeding: with a run ``seed`` (or ``params.seed``) every ``generate`` call gets its own seed
     derived from (seed, call index, step), and every episode an env seed derived from (seed, run,
@@ -292,35 +294,42 @@ class RolloutRunner:
         # frontier: (tree index, node id, generated records on the path from the root)
         frontier: list[tuple[int, str, list[MessageRecord]]] = [(j, "root", []) for j in range(len(tasks))]
         depth = 0
-        while frontier:
-            width = fanout[depth] if depth < len(fanout) else 1
-            slots = []
-            for (j, node_id, path), env in zip(frontier, self._envs(len(frontier)), strict=False):
-                slot = _Slot(env, tasks[j], tree_ids[j], f"{tree_ids[j]}/{node_id}", 0, None, tuple(ablate))
-                self._reset(slot, [*prefix_records[j], *path], seed=None)
-                slots.append(slot)
-            # one decision per frontier node: the first agent still to act in its stage
-            requests = [(s, s.env.unwrapped.engine.acting()[0]) for s in slots]
-            gens = self._generate(requests, width, seed, depth, stats)
-            next_frontier: list[tuple[int, str, list[MessageRecord]]] = []
-            finishing: list[tuple[int, str, Generation, str]] = []
-            for (slot, agent), samples, (j, node_id, path) in zip(requests, gens, frontier, strict=True):
-                nodes = trees_nodes[j]
-                engine = slot.env.unwrapped.engine
-                ends_task = engine.is_last_stage() and len(engine.acting()) == 1
-                for i, gen in enumerate(samples):
-                    child_id = f"{node_id}.{i}"
-                    record = self._record(slot, agent, gen, node_id=child_id, parent_id=node_id)
-                    nodes[child_id] = TreeNode(child_id, node_id, depth + 1, record)
-                    nodes[node_id].children.append(child_id)
-                    if ends_task:
-                        finishing.append((j, agent, gen, child_id))
-                    else:
-                        next_frontier.append((j, child_id, [*path, record]))
-            if finishing:
-                self._score_leaves(finishing, tasks, tree_ids, prefix_records, trees_nodes, leaves, ablate, stats)
-            frontier = next_frontier
-            depth += 1
+        bar = RolloutProgress(None, f"rollout trees {self.env_id}", "level", self.progress)
+        try:
+            while frontier:
+                width = fanout[depth] if depth < len(fanout) else 1
+                bar.phase(f"level {depth + 1}: generate {len(frontier)} prompt(s) x {width}")
+                slots = []
+                for (j, node_id, path), env in zip(frontier, self._envs(len(frontier)), strict=False):
+                    slot = _Slot(env, tasks[j], tree_ids[j], f"{tree_ids[j]}/{node_id}", 0, None, tuple(ablate))
+                    self._reset(slot, [*prefix_records[j], *path], seed=None)
+                    slots.append(slot)
+                # one decision per frontier node: the first agent still to act in its stage
+                requests = [(s, s.env.unwrapped.engine.acting()[0]) for s in slots]
+                gens = self._generate(requests, width, seed, depth, stats)
+                next_frontier: list[tuple[int, str, list[MessageRecord]]] = []
+                finishing: list[tuple[int, str, Generation, str]] = []
+                for (slot, agent), samples, (j, node_id, path) in zip(requests, gens, frontier, strict=True):
+                    nodes = trees_nodes[j]
+                    engine = slot.env.unwrapped.engine
+                    ends_task = engine.is_last_stage() and len(engine.acting()) == 1
+                    for i, gen in enumerate(samples):
+                        child_id = f"{node_id}.{i}"
+                        record = self._record(slot, agent, gen, node_id=child_id, parent_id=node_id)
+                        nodes[child_id] = TreeNode(child_id, node_id, depth + 1, record)
+                        nodes[node_id].children.append(child_id)
+                        if ends_task:
+                            finishing.append((j, agent, gen, child_id))
+                        else:
+                            next_frontier.append((j, child_id, [*path, record]))
+                if finishing:
+                    bar.phase(f"level {depth + 1}: verify {len(finishing)} leaves")
+                    self._score_leaves(finishing, tasks, tree_ids, prefix_records, trees_nodes, leaves, ablate, stats)
+                frontier = next_frontier
+                depth += 1
+                bar.update(1)
+        finally:
+            bar.close()
         stats.wall_s = time.perf_counter() - start
         self._account(stats)
         trees = []
@@ -399,7 +408,7 @@ class RolloutRunner:
     def _reset(self, slot: _Slot, prefix: Sequence[Message | MessageRecord], seed: int | None | str = "slot") -> None:
         env = slot.env
         self._install_verifiers(env, {slot.task.kind})
-        messages = [p.message() if isinstance(p, MessageRecord) else p for p in prefix]
+        messages = [p.message if isinstance(p, MessageRecord) else p for p in prefix]
         env.reset(
             seed=slot.seed if seed == "slot" else seed,
             options={"task": slot.task, "ablate": list(slot.ablate), "prefix": messages},
@@ -482,27 +491,20 @@ class RolloutRunner:
         stats = RunStats()
         start = time.perf_counter()
         active = [s for s in slots if s.episode is None]
-        bar = None
-        show = self.progress if self.progress is not None else len(slots) >= 64
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(slots), desc=f"rollout {self.env_id}", unit="ep")
         step = 0
-        while active:
-            requests = [(s, a) for s in active for a in s.env.unwrapped.engine.acting()]
-            gens = self._generate(requests, 1, seed, step, stats)
-            per_slot: dict[int, dict[str, Generation]] = {}
-            for (slot, agent), g in zip(requests, gens, strict=False):
-                per_slot.setdefault(id(slot), {})[agent] = g[0]
-            self._finish_step([(s, per_slot[id(s)]) for s in active], stats)
-            done = [s for s in active if s.episode is not None]
-            if bar is not None and done:
-                bar.update(len(done))
-            active = [s for s in active if s.episode is None]
-            step += 1
-        if bar is not None:
-            bar.close()
+        with RolloutProgress(len(slots), f"rollout {self.env_id}", "ep", self.progress) as bar:
+            while active:
+                requests = [(s, a) for s in active for a in s.env.unwrapped.engine.acting()]
+                bar.phase(f"step {step + 1}: generate {len(requests)} prompt(s)")
+                gens = self._generate(requests, 1, seed, step, stats)
+                per_slot: dict[int, dict[str, Generation]] = {}
+                for (slot, agent), g in zip(requests, gens, strict=False):
+                    per_slot.setdefault(id(slot), {})[agent] = g[0]
+                bar.phase(f"step {step + 1}: verify and step")
+                self._finish_step([(s, per_slot[id(s)]) for s in active], stats)
+                bar.update(sum(1 for s in active if s.episode is not None))
+                active = [s for s in active if s.episode is None]
+                step += 1
         stats.wall_s = time.perf_counter() - start
         self._account(stats)
 

@@ -16,8 +16,8 @@ from . import TASK_SOURCES, load_tasks
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", metavar="NAME", help="print sample tasks of this source")
-    parser.add_argument("-n", type=int, default=3, help="number of tasks to print (default 3)")
-    parser.add_argument("--start", type=int, default=0, help="index of the first task printed")
+    parser.add_argument("-n", type=int, default=3, help="number of tasks to print (default: %(default)s)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first task printed (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="seed (procedural sources)")
     parser.add_argument("--difficulty", type=int, default=None, help="difficulty / level")
     parser.add_argument("--split", default=None, help="dataset split (e.g. train, test)")
