@@ -9,6 +9,7 @@
 | ``llm-marl/CodeDyad-v0`` | dyad | codegen |
 | ``llm-marl/CodeVote-v0`` | voting (3) | codegen |
 | ``llm-marl/CodePipeline-v0`` | pipeline | codegen |
+| ``llm-marl/HintDyad-v0`` | hint_dyad | hint (the credit lab's task) |
 
 Each id also has a PettingZoo-style module (``math_dyad_v0`` ...) exposing ``env()``,
 ``parallel_env()`` and ``raw_env()``, and its env card as the module docstring

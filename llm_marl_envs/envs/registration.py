@@ -20,6 +20,7 @@ from typing import Any
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from ..registry import Registry
+from ..topologies import hint as _hint  # noqa: F401  (registers the hint_dyad topology, verifier, prompt style)
 from .collab_env import CollabEnv, CollabParallelEnv
 
 NAMESPACE = "llm-marl"
@@ -156,6 +157,8 @@ _BUILTIN = [
     ("CodeDyad", "dyad", _CODE, {}, "code: thinker plans, reasoner writes the program; tests score it"),
     ("CodeVote", "voting", _CODE, {"n_agents": 3}, "code: 3 programmers answer at once, vote over programs"),
     ("CodePipeline", "pipeline", _CODE, {}, "code: planner -> solver -> checker; the last program is tested"),
+    ("HintDyad", "hint_dyad", "hint", {"verifier": "hint", "prompt_style": "hint"},
+     "credit lab: the thinker sends a one-digit hint u, the reasoner answers y = (3u + c) mod 10"),
 ]
 
 

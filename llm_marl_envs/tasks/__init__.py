@@ -6,9 +6,10 @@
 | ``gsm8k``, ``math``, ``math500`` | math | dataset loaders (``math_datasets.py``) |
 | ``mbpp``, ``mbpp_sanitized``, ``humaneval`` | code | dataset loaders (``code_datasets.py``) |
 | ``codegen`` | code | procedural function-writing tasks (``codegen.py``) |
+| ``hint`` | math | the credit lab's HintDyad triples (a, b, c), split as the lab splits them (``hint.py``) |
 """
 
-from . import arith, code_datasets, codegen, math_datasets  # noqa: F401  (registration side effects)
+from . import arith, code_datasets, codegen, hint, math_datasets  # noqa: F401  (registration side effects)
 from .base import TASK_SOURCES, ListTaskSource, TaskSource, load_tasks, save_tasks
 from .datapaths import DatasetNotFoundError, find_data_file
 
