@@ -46,8 +46,10 @@ def register_learner(learner: Learner) -> Learner:
 
 register_learner(Learner("grpo", plan="flat", estimator="grpo",
                          description="(MA)GRPO: B flat joint episodes per task, group-normalised episode reward"))
-register_learner(Learner("mappo", plan="flat", estimator="mappo",
-                         description="MAPPO: B flat episodes, centralised V(state text) critic, GAE over role turns"))
+# MAPPO's critic gets 8 optimiser steps per iteration (C3's critic_train_steps_per_iter; with 1 it stayed
+# near its zero initialisation: issue 12) and its bias starts at the first batch's mean return (critic.py)
+register_learner(Learner("mappo", plan="flat", estimator="mappo", loss_kwargs={"critic_steps": 8},
+                         description="MAPPO: B flat episodes, centralised V(state text) critic (8 steps/iter), GAE over role turns"))
 register_learner(Learner("ccpo", plan="joint_ablated", estimator="ccpo",
                          description="CCPO v1: B/2 joint + B/2 ablated episodes, counterfactual credit, EMA normalisation"))
 register_learner(Learner("c3", plan="tree", estimator="c3",
