@@ -38,7 +38,8 @@ EXTRACTION = [
     (r"we find $x = \frac12$ in the end", r"x = \frac12", "inline_math"),
     ("no digits at all", None, "none"),
     ("", None, "none"),
-    (r"\boxed{unterminated", None, "none"),
+    (r"\boxed{unterminated", None, "unclosed_box"),
+    (r"so 5, then \boxed{ }", None, "empty_box"),
 ]
 
 

@@ -18,8 +18,8 @@ of ints; GSM8K ignores it).
 
 ``reasoning_gym`` (optional, needs the ``reasoning-gym`` package): ``load_tasks("reasoning_gym",
 dataset="basic_arithmetic", n=1000, seed=0, **generator_config)`` wraps one of its procedural
-generators; the math verifier scores these tasks with the generator's own ``score_answer`` and counts
-only a score of exactly 1.0 as correct.
+generators; its tasks name the ``reasoning_gym`` verifier (``metadata["verifier"]``), which scores them
+with the generator's own ``score_answer`` and counts only a score of exactly 1.0 as correct.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Task
-from ..verifiers.math_extract import last_boxed
+from ..verifiers.math.extract import last_boxed
 from .base import TASK_SOURCES, ListTaskSource, TaskSource
 from .datapaths import DatasetNotFoundError, find_data_file
 
@@ -199,7 +199,7 @@ class ReasoningGymTaskSource(TaskSource):
     kind = "math"
 
     def __init__(self, dataset: str = "basic_arithmetic", *, n: int = 1000, seed: int = 0, **config: Any) -> None:
-        from ..verifiers.math_rgym import reasoning_gym_dataset
+        from ..verifiers.reasoning_gym import reasoning_gym_dataset
 
         try:
             self._ds = reasoning_gym_dataset(dataset, seed=seed, size=n, config=config)
@@ -216,7 +216,7 @@ class ReasoningGymTaskSource(TaskSource):
         entry = self._ds[i]
         return Task(
             id=f"rg-{self.meta['dataset']}-{self.meta['seed']}-{i}", kind="math", prompt=entry["question"],
-            answer=str(entry["answer"]), metadata={"reasoning_gym": {**self.meta, "index": i}, "dataset": self.name},
+            answer=str(entry["answer"]), metadata={"reasoning_gym": {**self.meta, "index": i}, "dataset": self.name, "verifier": "reasoning_gym"},
         )
 
 

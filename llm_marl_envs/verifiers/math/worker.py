@@ -1,4 +1,4 @@
-"""The sympy worker process of the math verifier (run as ``python -I math_worker.py``; stdlib + sympy only).
+"""The sympy worker process of the math verifier (run as ``python -I worker.py``; stdlib + sympy only).
 
 Protocol, one JSON object per line. The parent first sends ``{"sys_path": [...], "memory_mb": N}``;
 the worker imports sympy, warms up, and answers ``{"ready": true}``. Then each request
@@ -56,6 +56,11 @@ def _builder(sympy):
             return sympy.Pow(build(n[1]), build(n[2]))
         if k == "fact":
             return sympy.factorial(build(n[1]))
+        if k in ("sum", "prod"):  # the index is an integer, bound in the body
+            index = sympy.Symbol(str(n[1]), integer=True)
+            body = build(n[4]).xreplace({sympy.Symbol(str(n[1]), positive=True): index})
+            op = sympy.summation if k == "sum" else sympy.product
+            return op(body, (index, build(n[2]), build(n[3])))
         if k == "fn":
             args = [build(a) for a in n[2]]
             if n[1] == "log":
@@ -90,7 +95,7 @@ def decide(sympy, build, a, b) -> str:
 def main() -> None:
     init = json.loads(sys.stdin.readline() or "{}")
     for p in reversed(init.get("sys_path", [])):
-        if p not in sys.path and not os.path.isfile(os.path.join(p, "math_worker.py")):
+        if p not in sys.path and not os.path.isfile(os.path.join(p, "worker.py")):
             sys.path.insert(0, p)
     memory_mb = int(init.get("memory_mb", 0))
     if memory_mb > 0:

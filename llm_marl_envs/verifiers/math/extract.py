@@ -1,0 +1,263 @@
+"""Final-answer extraction from a model's response (untrusted text: never raises, linear time).
+
+Order (the first rule that finds something wins):
+
+1. ``<answer>…</answer>``: the last complete pair of tags. Inside it, a ``\\boxed{}`` or an
+   "answer is" marker is honoured; otherwise the whole content is the answer.
+2. ``\\boxed{…}`` / ``\\fbox{…}``: the last one decides, with brace matching (``\\boxed 5`` too). When
+   the last one is empty (``\\boxed{}``) or never closed (a truncated generation), the response has
+   **no answer**: earlier boxes and numbers are not used.
+3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
+   its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
+   it is a sentence, and the answer is read inside it by rule 4 (here ``34``); a sentence with no math
+   in it (``Monday``, ``Alice and Bob``) is the answer as it stands.
+4. The last math span (``$…$``, ``\\(…\\)``, display math) that looks like math, or the last number in
+   the text (integers with separators, decimals, ``a/b``), whichever comes later; a number on the
+   right-hand side of an equation with variables is skipped (``3x - y + 13 = 0`` does not give ``0``;
+   the span ``$3x - y + 13 = 0$`` gives the whole equation). A span looks like math when, once
+   environment names (``\\begin{pmatrix}``) and the arguments of text commands (``\\text{…}``,
+   ``\\textbf{meters}``) are set aside, it has no word in it (:mod:`.words`), or when it is one word
+   alone (``$odd$``). An escaped ``\\$`` is a dollar sign, never a span delimiter.
+
+Only the last :data:`MAX_SCAN` characters are scanned.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .words import is_word, starts_with_prose
+
+MAX_SCAN = 50_000
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
+_MARKER_RE = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|answer\s+is|answer\s*:|####)\s*(?:[:=]\s*)?",
+    re.I,
+)
+_NUMBER_RE = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d])|(?<![\w.])-?\d+(?:\.\d+)?(?:\s*/\s*\d+)?(?![\d])")
+_ALGEBRA_BEFORE_EQ = re.compile(r"(?:[a-zA-Z]\s*[-+*/^]|\d\s*[a-zA-Z]|[-+*/^]\s*[a-zA-Z])")
+
+
+def match_brace(text: str, open_idx: int) -> int:
+    """Index of the ``}`` matching the ``{`` at ``open_idx`` (escaped ``\\{`` ignored), or -1."""
+    depth = 0
+    i, n = open_idx, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def brace_pairs(text: str) -> dict[int, int]:
+    """``{index of "{": index of its matching "}"}`` for every balanced pair, in one linear pass."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Contents of every complete ``\\boxed{}``/``\\fbox{}`` in ``text``, in order (linear time)."""
+    out = []
+    pairs: dict[int, int] | None = None
+    for m in _BOX_RE.finditer(text):
+        j = m.end()
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            if pairs is None:
+                pairs = brace_pairs(text)
+            end = pairs.get(j, -1)
+            if end >= 0:
+                out.append(text[j + 1 : end])
+        elif j > m.end():  # "\boxed 5": up to whitespace or "$"
+            tok = re.match(r"[^\s$]+", text[j:])
+            if tok:
+                out.append(tok.group(0))
+    return out
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{}`` (brace matching), or ``None``."""
+    boxes = boxed_contents(text)
+    return boxes[-1] if boxes else None
+
+
+def last_box_state(text: str) -> tuple[str, str | None]:
+    """What the *last* ``\\boxed``/``\\fbox`` in ``text`` holds: ``("boxed", content)``,
+    ``("empty_box", None)`` (``\\boxed{}`` or only spaces), ``("unclosed_box", None)`` (its ``{``
+    never closes), or ``("none", None)`` when there is no box. A ``\\boxed`` without an argument
+    (prose about the command) is skipped."""
+    for m in reversed(list(_BOX_RE.finditer(text))):
+        j = m.end()
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            end = match_brace(text, j)
+            if end < 0:
+                return "unclosed_box", None
+            inner = text[j + 1 : end].strip()
+            return ("boxed", inner) if inner else ("empty_box", None)
+        tok = re.match(r"[^\s$]+", text[j:]) if j > m.end() else None
+        if tok:
+            return "boxed", tok.group(0)
+    return "none", None
+
+
+def _after_marker(text: str) -> str | None:
+    """The text after the last marker, to the end of its line or sentence (see the module docstring)."""
+    last = None
+    for m in _MARKER_RE.finditer(text):
+        last = m
+    if last is None:
+        return None
+    rest = text[last.end() :].lstrip(" \t*_")  # "**Answer:** 18"
+    if not rest.split("\n", 1)[0].strip(" *_"):  # "**Final Answer:**\n18": the next non-empty line
+        rest = rest.lstrip(" \t*_\n")
+    rest = rest.split("\n", 1)[0]
+    # end of sentence: ". " / "." at the end (a decimal point is followed by a digit)
+    m = re.search(r"\.(?:\s|$)|\s+(?:I hope|because|since|which)\b", rest)
+    if m:
+        rest = rest[: m.start()]
+    rest = rest.strip().strip("$").strip()
+    rest = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", rest).strip()
+    rest = rest.strip(" *_").rstrip(".,;:!").strip()
+    return rest or None
+
+
+# Math spans: display ($$…$$, \[…\], align/equation/gather environments, newlines allowed), then
+# inline ($…$ on one line, \(…\)). Without the display forms, "the answer is \[ \frac{3}{4} \]" would
+# fall through to the last number, 4.
+_INLINE_MATH_RE = re.compile(
+    r"(?<!\\)\$\$((?:\\.|[^$\\]){1,300}?)\$\$|\\\[(.{1,300}?)\\\]"
+    r"|\\begin\{(?:align|equation|gather)\*?\}(.{1,300}?)\\end\{(?:align|equation|gather)\*?\}"
+    r"|(?<!\\)\$((?:\\.|[^$\\\n]){1,300}?)\$|\\\((.{1,300}?)\\\)",
+    re.S,
+)
+_PLAIN_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+# set aside before looking for words: environment names and the arguments of text commands
+_NOT_WORDS_RE = re.compile(
+    r"\\(?:begin|end)\s*\{[^{}]*\}"
+    r"|\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mathsf|mbox|operatorname)\s*\{[^{}]*\}"
+)
+_ONE_WORD_RE = re.compile(r"\s*(?:\\(?:text|textbf|textit|textrm|mathrm|mbox)\s*\{\s*)?[A-Za-z]+\s*\}?\s*")
+
+
+def _span_is_math(inner: str) -> bool:
+    """Whether a math span holds an answer: no word once environment names and text arguments are
+    set aside (``\\begin{pmatrix}…``, ``5\\textbf{ meters}``), or a single word alone (``$odd$``)."""
+    if _ONE_WORD_RE.fullmatch(inner):
+        return True
+    rest = _NOT_WORDS_RE.sub(" ", inner)
+    return not any(is_word(w) for w in _PLAIN_WORD_RE.findall(rest))
+
+
+def _last_line(block: str) -> str:
+    """The last line of a display block: split at ``\\\\`` and newlines outside environments
+    (a ``pmatrix``'s rows stay together)."""
+    depth, start, i, n = 0, 0, 0, len(block)
+    last = block
+    while i < n:
+        if block.startswith("\\begin", i):
+            depth += 1
+        elif block.startswith("\\end", i):
+            depth = max(0, depth - 1)
+        elif depth == 0 and (block.startswith("\\\\", i) or block[i] == "\n"):
+            piece = block[start:i].strip()
+            if piece:
+                last = piece
+            start = i + (2 if block[i] == "\\" else 1)
+            i = start
+            continue
+        i += 1
+    piece = block[start:].strip()
+    return piece if piece else (last if start else block)
+
+
+def _last_inline_math(text: str) -> tuple[str, int] | None:
+    """The last math span (see ``_INLINE_MATH_RE``) without plain words, and where it ends; of an
+    equation chain or an aligned block, the part after the last ``=``."""
+    best = None
+    offset = max(0, len(text) - 5000)  # the final answer is near the end; keeps this linear
+    for m in _INLINE_MATH_RE.finditer(text, offset):
+        inner = next(g for g in m.groups() if g is not None).strip()
+        if m.group(4) is None and m.group(5) is None:  # a display block: its last line's right-hand side
+            line = _last_line(inner)
+            if "\\begin" not in line:
+                line = line.replace("&", "")
+            inner = line.strip() or inner
+            inner = inner.rsplit("=", 1)[-1].strip() if "=" in inner else inner
+        if inner and _span_is_math(inner):
+            best = (inner, m.end())
+    return best
+
+
+def _last_number_match(text: str) -> re.Match | None:
+    for m in reversed(list(_NUMBER_RE.finditer(text))):
+        before = text[max(0, m.start() - 40) : m.start()].rstrip()
+        if before.endswith("=") and _ALGEBRA_BEFORE_EQ.search(before.rsplit("\n", 1)[-1]):
+            continue
+        if before.endswith(("^", "_")):
+            continue
+        return m
+    return None
+
+
+def extract_answer(response: str) -> tuple[str | None, str]:
+    """The final answer in ``response`` and the rule that found it (``"tag"``, ``"boxed"``,
+    ``"marker"``, ``"marker_sentence"``, ``"inline_math"``, ``"last_number"``); ``None`` with
+    ``"none"``, ``"empty_box"`` or ``"unclosed_box"`` when there is no answer."""
+    if not isinstance(response, str) or not response:
+        return None, "none"
+    text = response[-MAX_SCAN:]
+    lower = text.lower()
+    close = lower.rfind("</answer>")
+    start = lower.rfind("<answer>", 0, close) if close >= 0 else -1
+    if start >= 0:
+        inner = text[start + len("<answer>") : close]
+        found = last_boxed(inner) or _after_marker(inner) or inner.strip()
+        return (found.strip() or None), "tag"
+    state, box = last_box_state(text)
+    if state == "boxed":
+        return box, "boxed"
+    if state != "none":
+        return None, state
+    marked = _after_marker(text)
+    if marked:
+        if starts_with_prose(marked):  # "Final Answer: The largest $n$ is 34."
+            found, how = _last_math_or_number(marked)
+            if found is not None:
+                return found, "marker_sentence"
+        return marked, "marker"
+    return _last_math_or_number(text)
+
+
+def _last_math_or_number(text: str) -> tuple[str | None, str]:
+    """Rule 4: the later of the last math span and the last number."""
+    num = _last_number_match(text)
+    span = _last_inline_math(text)
+    if span is not None and (num is None or span[1] >= num.end()):
+        return span[0], "inline_math"
+    if num is not None:
+        return num.group(0), "last_number"
+    return None, "none"
