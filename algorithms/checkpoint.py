@@ -1,12 +1,20 @@
-"""Checkpoint files and RNG states: what exact resume needs beyond the models.
+"""Checkpoint files, RNG states, and the run-config check that guards resuming.
 
 A checkpoint is one ``torch.save`` dict written atomically (temporary file, then rename), so a run
-killed mid-write keeps its previous checkpoint.
+killed mid-write keeps its previous checkpoint; only the latest one is kept (keep-last).
+
+A run directory's ``config.json`` (and the ``"config"`` entry of its checkpoint) records the run's
+effective configuration. :func:`config_differences` compares it with a requested one, ignoring the
+fields that do not change what is computed (:data:`RESUME_NEUTRAL`: extending ``iterations``,
+display and checkpoint cadence), so the trainer can refuse to resume a different run.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +54,72 @@ def save_state(path: str | Path, state: dict[str, Any]) -> Path:
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_state` (our own file: full unpickling is allowed)."""
     return torch.load(Path(path), weights_only=False)
+
+
+RESUME_NEUTRAL = frozenset({"iterations", "resume", "out_dir", "save_every", "progress", "tensorboard"})
+"""Config fields a resumed run may change: they do not alter any number the run computes."""
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+class ConfigMismatchError(ValueError):
+    """A run directory holds a run whose configuration differs from the requested one."""
+
+
+def comparable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as JSON values (objects by ``repr`` without memory addresses), so that a config
+    read back from ``config.json`` in another process compares equal to the one that wrote it."""
+    text = json.dumps(dict(config), default=repr, sort_keys=True)
+    return json.loads(_ADDRESS.sub("", text))
+
+
+def config_differences(saved: Mapping[str, Any], requested: Mapping[str, Any],
+                       ignore: frozenset[str] = RESUME_NEUTRAL) -> list[str]:
+    """``["learner: 'c3' -> 'grpo'", ...]`` for every field (outside ``ignore``) whose saved and
+    requested values differ; a field present on one side only counts as differing."""
+    a, b = comparable_config(saved), comparable_config(requested)
+    out = []
+    for key in sorted((set(a) | set(b)) - ignore):
+        if a.get(key, "(unset)") != b.get(key, "(unset)"):
+            out.append(f"{key}: {_short(a.get(key, '(unset)'))} -> {_short(b.get(key, '(unset)'))}")
+    return out
+
+
+def mismatch_message(out_dir: str | Path, differences: list[str]) -> str:
+    """The one-line refusal: where, which fields differ, and the two ways out."""
+    shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+    return (f"{out_dir} holds a run with a different config ({shown}); not resuming it. Start over there with "
+            f"--resume false (TrainConfig(resume=False)), or use a new --out-dir")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def resume_decision(out_dir: str | Path, run_config: Mapping[str, Any], *, resume: bool) -> bool:
+    """Whether a trainer asked for ``run_config`` in ``out_dir`` resumes its checkpoint.
+
+    ``resume=False``: never (the caller starts over there). Otherwise: raises
+    :class:`ConfigMismatchError` when ``out_dir/config.json`` records a different run (or a
+    checkpoint has no config.json to compare with); returns True when the same run left a
+    checkpoint, False when there is none yet (a fresh start).
+    """
+    out_dir = Path(out_dir)
+    state = out_dir / "checkpoint" / "state.pt"
+    if not resume:
+        return False
+    saved = out_dir / "config.json"
+    if saved.is_file():
+        try:
+            recorded = json.loads(saved.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigMismatchError(f"{saved} is unreadable ({e}); start over there with --resume false "
+                                      "(TrainConfig(resume=False)), or use a new --out-dir") from None
+        differences = config_differences(recorded, run_config)
+        if differences:
+            raise ConfigMismatchError(mismatch_message(out_dir, differences))
+    elif state.exists():
+        raise ConfigMismatchError(f"{out_dir} holds a checkpoint but no config.json to check it against; start over "
+                                  "there with --resume false (TrainConfig(resume=False)), or use a new --out-dir")
+    return state.exists()

@@ -4,12 +4,26 @@
     cfg = TrainConfig.from_file("run.toml").with_overrides(["lr=3e-5", "estimator_kwargs={\"std_normalize\": false}"])
 
 Every field has a docstring (shown by ``llm-marl train --help``). No environment variables, no ``exec``.
+
+Which fields the user set is tracked (:meth:`TrainConfig.explicit_fields`: constructor keywords, file
+keys, overrides), so the trainer applies a learner's defaults first and the user's settings on top: an
+explicit value wins even when it equals the dataclass default. Values are type-checked on
+construction; every error names the field (and the file, for config files) in one line.
+
+This is a small hand-written layer over the dataclass rather than a CLI library (e.g. ``tyro``): the
+dataclass is the one definition, ``--help`` is generated from its field docstrings with defaults, and
+the same parser serves ``--config`` files, ``--set key=value`` and per-field options.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import os
+import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -107,16 +121,19 @@ class TrainConfig:
     """Seeds task sampling, rollouts (per-request seeds) and torch."""
     out_dir: str = "runs/train"
     """Where metrics.jsonl, config.json, TensorBoard events and checkpoints go."""
-    save_every: int = 1
-    """Checkpoint every N iterations (0: only at the end)."""
+    save_every: int = 10
+    """Checkpoint every N iterations and at the end (0: only at the end). One checkpoint is kept
+    (``out_dir/checkpoint/state.pt``, replaced atomically): everything exact resume needs."""
     resume: bool = True
-    """Resume from ``out_dir/checkpoint`` when it exists."""
+    """Resume from ``out_dir/checkpoint`` when it exists; a run whose config differs is never
+    resumed (the trainer refuses, naming the differing fields)."""
     tensorboard: bool = True
     """Also log scalars to TensorBoard."""
     progress: bool = True
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.budget < 1:
             raise ValueError(f"budget must be >= 1, got {self.budget}")
         if self.policy_mode not in ("shared", "per_role"):
@@ -125,6 +142,11 @@ class TrainConfig:
             raise ValueError(f"old_logprobs must be 'recompute' or 'behaviour', got {self.old_logprobs!r}")
         if self.fanout is not None:
             object.__setattr__(self, "fanout", tuple(int(f) for f in self.fanout))
+
+    def explicit_fields(self) -> frozenset[str]:
+        """The fields the user set (constructor keywords, config-file keys, overrides), whatever
+        their value; the others hold dataclass defaults that a learner's defaults may replace."""
+        return getattr(self, "_explicit", frozenset())
 
     # -------------------------------------------------------------------- derived settings
     def loss_config(self) -> LossConfig:
@@ -141,57 +163,159 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """Build from a dict; unknown keys raise listing the valid ones."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise KeyError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(valid)}")
+        _check_names(d)
         return cls(**d)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        """Load a ``.json`` or ``.toml`` file of fields."""
-        return cls.from_dict(read_fields(path))
+        """Load a ``.json`` or ``.toml`` file of fields (errors name the file)."""
+        return TrainConfig().with_overrides(read_fields(path), source=str(path))
 
-    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> TrainConfig:
-        """Apply ``["key=value", ...]`` (values parsed per the field's type) or a dict of typed values."""
-        if isinstance(overrides, dict):
-            valid = {f.name for f in fields(self)}
-            unknown = sorted(set(overrides) - valid)
-            if unknown:
-                raise KeyError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(valid)}")
-            return replace(self, **overrides)
+    def with_overrides(self, overrides: list[str] | Mapping[str, Any], *, source: str | None = None) -> TrainConfig:
+        """Apply ``["key=value", ...]`` (values parsed per the field's type) or a dict of typed values.
+
+        The overridden fields join :meth:`explicit_fields`. ``source`` (e.g. a file name) prefixes
+        error messages."""
+        if isinstance(overrides, Mapping):
+            try:
+                _check_names(overrides)
+                new = replace(self, **overrides)
+            except (KeyError, ValueError, TypeError) as e:
+                if source is None:
+                    raise
+                message = e.args[0] if e.args else str(e)
+                raise type(e)(f"{source}: {message}") from None
+            object.__setattr__(new, "_explicit", self.explicit_fields() | frozenset(overrides))
+            return new
         changes: dict[str, Any] = {}
         for item in overrides:
             if "=" not in item:
-                raise ValueError(f"override {item!r} is not key=value")
+                raise ValueError(f"--set {item!r} is not KEY=VALUE")
             key, raw = item.split("=", 1)
-            changes[key.strip().replace("-", "_")] = parse_field(key.strip().replace("-", "_"), raw)
+            name = key.strip().replace("-", "_")
+            changes[name] = parse_field(name, raw, flag=f"--set {key.strip()}")
         return self.with_overrides(changes)
 
 
+_dataclass_init = TrainConfig.__init__
+
+
+def _tracking_init(self: TrainConfig, *args: Any, **kwargs: Any) -> None:
+    _dataclass_init(self, *args, **kwargs)
+    names = [f.name for f in fields(TrainConfig) if f.init]
+    object.__setattr__(self, "_explicit", frozenset(names[: len(args)]) | frozenset(kwargs))
+
+
+_tracking_init.__doc__ = _dataclass_init.__doc__
+_tracking_init.__signature__ = inspect.signature(_dataclass_init)  # type: ignore[attr-defined]
+TrainConfig.__init__ = _tracking_init  # type: ignore[method-assign]
+
+SUPPORTED_FORMATS = (".json", ".toml")
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _check_names(d: Mapping[str, Any]) -> None:
+    valid = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(d) - valid)
+    if unknown:
+        raise KeyError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(valid)}")
+
+
+def _type_name(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in _UNIONS and args:
+        inner = " or ".join(_type_name(a) for a in args)
+        return f"{inner} or None" if type(None) in typing.get_args(tp) else inner
+    origin = typing.get_origin(tp) or tp
+    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean (true/false)",
+            dict: "a JSON object", tuple: "a list of integers", list: "a list"}.get(origin, getattr(origin, "__name__", str(tp)))
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in _UNIONS:
+        return any(_matches(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    origin = origin or tp
+    if origin is bool:
+        return isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if origin is dict:
+        return isinstance(value, Mapping)
+    if origin is str:
+        return isinstance(value, (str, os.PathLike))
+    return True
+
+
+def check_types(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` naming the first field whose value does not have the field's type
+    (ints are accepted for float fields and converted)."""
+    hints = field_types()
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        tp = hints[f.name]
+        if not _matches(value, tp):
+            raise ValueError(f"{f.name}: expected {_type_name(tp)}, got {value!r}")
+        allowed = typing.get_args(tp) or (tp,)
+        if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
+            object.__setattr__(cfg, f.name, float(value))
+        elif isinstance(value, os.PathLike):
+            object.__setattr__(cfg, f.name, os.fspath(value))
+
+
 def read_fields(path: str | Path) -> dict[str, Any]:
-    """The fields set in a ``.json`` or ``.toml`` config file (only those present in the file)."""
+    """The fields set in a ``.json`` or ``.toml`` config file (only those present in the file).
+
+    Errors are one line naming the file: unsupported suffix (listing :data:`SUPPORTED_FORMATS`),
+    missing file, parse error with its line and column, or a top level that is not a table."""
     path = Path(path)
+    supported = ", ".join(SUPPORTED_FORMATS)
+    if path.suffix.lower() not in SUPPORTED_FORMATS:
+        raise ValueError(f"config file {path}: unsupported format {path.suffix or '(no suffix)'!r}; supported: {supported}")
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist (supported formats: {supported})")
     text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
+    if path.suffix.lower() == ".toml":
         import tomllib  # Python >= 3.11
 
-        return dict(tomllib.loads(text))
-    return dict(json.loads(text))
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"config file {path}: invalid TOML: {e}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config file {path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path}: expected a table of TrainConfig fields, got {type(data).__name__}")
+    return dict(data)
 
 
+@functools.cache
 def field_types() -> dict[str, Any]:
     """Resolved type hints of the TrainConfig fields."""
     return typing.get_type_hints(TrainConfig)
 
 
-def parse_field(name: str, raw: str) -> Any:
-    """Parse a command-line string for field ``name`` according to its type."""
+def parse_field(name: str, raw: str, *, flag: str | None = None) -> Any:
+    """Parse a command-line string for field ``name`` according to its type.
+
+    Errors are one ``ValueError`` line naming ``flag`` (default ``--<name>``), the expected type
+    and the value given."""
     types = field_types()
     if name not in types:
         raise KeyError(f"unknown TrainConfig field {name!r}; valid: {sorted(types)}")
+    flag = flag or "--" + name.replace("_", "-")
     tp = types[name]
     args = typing.get_args(tp)
     optional = type(None) in args
@@ -199,15 +323,31 @@ def parse_field(name: str, raw: str) -> Any:
         return None
     base = next((a for a in args if a is not type(None)), tp) if optional else tp
     origin = typing.get_origin(base) or base
+
+    def bad(detail: str = "") -> ValueError:
+        return ValueError(f"{flag}: expected {_type_name(tp)}, got {raw!r}{detail}")
+
     if origin is bool:
         if raw.strip().lower() in ("1", "true", "yes", "on"):
             return True
         if raw.strip().lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{name}: expected a boolean, got {raw!r}")
-    if origin in (int, float, str):
-        return origin(raw)
+        raise bad()
+    if origin in (int, float):
+        try:
+            return origin(raw.strip())
+        except ValueError:
+            raise bad() from None
+    if origin is str:
+        return raw
     if origin in (dict, tuple, list):
-        value = json.loads(raw) if raw.strip()[:1] in "[{" else [int(x) for x in raw.split(",") if x.strip()]
+        try:
+            value = json.loads(raw) if raw.strip()[:1] in "[{" else [int(x) for x in raw.split(",") if x.strip()]
+        except json.JSONDecodeError as e:
+            raise bad(f" (invalid JSON at column {e.colno}: {e.msg})") from None
+        except ValueError:
+            raise bad() from None
+        if (origin is dict) != isinstance(value, dict):
+            raise bad()
         return tuple(value) if origin is tuple else value
     return raw

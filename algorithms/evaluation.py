@@ -11,6 +11,8 @@ Metrics (C3's evaluation profiles, algorithms.md section 6, with explicit names,
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,16 +23,31 @@ from llm_marl_envs.policy import SamplingParams
 from .plans import restart_counters
 
 
+_PROMPT_TOKENS = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[-+*/=<>()\[\]^%]")
+
+
 def normalize_prompt(text: str) -> str:
-    """Case- and whitespace-insensitive key of a task prompt (train/eval disjointness checks)."""
-    return " ".join(str(text).lower().split())
+    """The key under which two task prompts count as the same task (the one definition used by the
+    trainer's held-out check and by ``algorithms.bench.holdout``).
+
+    Unicode-normalised (NFKC) and case-folded; then only words, numbers (``3.5`` stays one number)
+    and the math symbols ``+ - * / = < > ( ) [ ] ^ %`` are kept, joined by single spaces. So case,
+    whitespace and punctuation do not matter (``"Compute 2+3!"`` == ``"compute 2 + 3"``) while the
+    operators that change a math task do (``2+3`` != ``2-3``)."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    return " ".join(_PROMPT_TOKENS.findall(folded))
 
 
-def evaluate(runner: Any, tasks: Sequence[Any], *, k: int, sampling: SamplingParams, seed: int) -> dict[str, Any]:
-    """Greedy accuracy and pass@k of the runner's current policies on ``tasks``."""
+def evaluate(runner: Any, tasks: Sequence[Any], *, k: int, sampling: SamplingParams, seed: int,
+             progress: bool = False) -> dict[str, Any]:
+    """Greedy accuracy and pass@k of the runner's current policies on ``tasks`` (``progress``: the
+    runner shows a bar per pass; the numbers do not depend on it)."""
     saved = dict(runner.params)
+    saved_progress = getattr(runner, "progress", None)
     out: dict[str, Any] = {"eval/n_tasks": len(tasks)}
     try:
+        if progress:
+            runner.progress = True
         runner.params = {r: p.with_(temperature=0.0, seed=None) for r, p in saved.items()}
         restart_counters(runner)
         greedy = runner.run_episodes(list(tasks), n_per_task=1, seed=seed)
@@ -51,4 +68,6 @@ def evaluate(runner: Any, tasks: Sequence[Any], *, k: int, sampling: SamplingPar
         out["eval/evaluator_calls"] = calls
     finally:
         runner.params = saved
+        if progress:
+            runner.progress = saved_progress
     return out

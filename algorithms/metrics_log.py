@@ -1,4 +1,5 @@
-"""Run metrics: one JSON line per record in ``metrics.jsonl``, mirrored to TensorBoard."""
+"""Run metrics: one JSON line per record in ``metrics.jsonl``, mirrored to TensorBoard; and the
+watch that says, once, when a run has stopped receiving any learning signal."""
 
 from __future__ import annotations
 
@@ -40,3 +41,40 @@ class MetricsLogger:
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+
+
+class NoSignalWatch:
+    """Warns once when ``patience`` consecutive iterations carried no learning signal.
+
+    An iteration has no signal when no decision was trained, every trained advantage is 0
+    (``adv_abs_mean == 0``: every sampled team of a task got the same reward), or the policy
+    gradient norm is 0. Such a run spends compute and changes nothing.
+    """
+
+    def __init__(self, patience: int = 3) -> None:
+        self.patience = patience
+        self.streak = 0
+        self.warned = False
+
+    @staticmethod
+    def silent(record: dict[str, Any]) -> bool:
+        """Whether ``record`` (one training iteration's log) carried no learning signal."""
+        if record.get("trained_decisions") == 0:
+            return True
+        if record.get("adv_abs_mean") == 0:
+            return True
+        grad = record.get("grad_norm")
+        return grad is not None and grad == 0
+
+    def update(self, record: dict[str, Any]) -> str | None:
+        """Feed one iteration's record; returns the warning line the first time the streak reaches
+        ``patience``, else ``None``."""
+        self.streak = self.streak + 1 if self.silent(record) else 0
+        if self.warned or self.streak < self.patience:
+            return None
+        self.warned = True
+        reward = record.get("train_reward_mean")
+        shown = "n/a" if reward is None else f"{reward:.3f}"
+        return (f"warning: no learning signal for {self.streak} iterations (every advantage or gradient is 0; "
+                f"train reward {shown}): each group's rewards are all equal, so nothing is learned; try an easier "
+                f"task source, a more capable policy (e.g. --backend testbed) or a larger --budget")

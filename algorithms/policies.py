@@ -32,6 +32,20 @@ class PolicySlot:
         yield
 
 
+def build_policy(backend: str, model: str | None = None) -> Any:
+    """The policy ``TrainConfig.backend`` / ``TrainConfig.model`` name, built through the backend
+    registry ``agents.BACKENDS`` (``agents.make_policy``).
+
+    Importing :mod:`algorithms.testbed` registers its ``testbed`` backend there, so every
+    backend a learner can train (``hf``, ``tiny``, ``testbed``) resolves by name; ``model`` is the
+    backend's model path (for ``testbed``: a checkpoint folder instead of the cached one).
+    """
+    import algorithms.testbed  # noqa: F401  (registers the "testbed" backend)
+    from agents import make_policy
+
+    return make_policy(backend, **({"model": model} if model else {}))
+
+
 def _trainable_model(policy: Any) -> Any:
     model = getattr(policy, "model", None)
     if model is None or not hasattr(model, "parameters"):

@@ -40,7 +40,17 @@ from llm_marl_envs.policy import SamplingParams
 from llm_marl_envs.tasks import load_tasks
 
 from .batch import RolloutBatch
-from .checkpoint import load_state, rng_state, save_state, set_rng_state
+from .checkpoint import (
+    ConfigMismatchError,
+    comparable_config,
+    config_differences,
+    load_state,
+    mismatch_message,
+    resume_decision,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
 from .config import TrainConfig
 from .critic import TextCritic, critic_targets, fit_critic
 from .diagnostics import leak_rate
@@ -49,9 +59,9 @@ from .evaluation import evaluate, normalize_prompt
 from .learners import LEARNERS
 from .logprobs import completion_logprobs
 from .losses import LOSSES, loss_normalizer
-from .metrics_log import MetricsLogger
+from .metrics_log import MetricsLogger, NoSignalWatch
 from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
-from .policies import build_slots, generators, unique_models
+from .policies import build_policy, build_slots, generators, unique_models
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
 
@@ -96,6 +106,10 @@ class Trainer:
         self.callbacks = dict(callbacks or {})
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.run_config = {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan}
+        # before the (slow) policy is built: refuses a run directory that holds a different run
+        self._resuming = resume_decision(self.out_dir, self.run_config, resume=cfg.resume)
+        self.checkpoint_iteration: int | None = None
         _seed_everything(cfg.seed)
 
         self.train_source, self.eval_list = self._tasks(train_tasks, eval_tasks)
@@ -103,9 +117,7 @@ class Trainer:
         self.env = env_info(cfg.env_id, cfg.env_kwargs)
         self.roles = list(self.env.roles)
         if policy is None:
-            from agents import make_policy
-
-            policy = make_policy(cfg.backend, **({"model": cfg.model} if cfg.model else {}))
+            policy = build_policy(cfg.backend, cfg.model)
         self.slots = build_slots(policy, self.roles, cfg.policy_mode)
         self.models = unique_models(self.slots)
         self.optimizers = [torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) for m in self.models]
@@ -130,36 +142,55 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.spent = {"evaluator_calls": 0, "generated_tokens": 0, "wall_s": 0.0}
         self.metrics = MetricsLogger(self.out_dir, tensorboard=cfg.tensorboard)
-        if cfg.resume and (self.out_dir / "checkpoint" / "state.pt").exists():
+        self.signal_watch = NoSignalWatch()
+        if self._resuming:
             self.load_checkpoint()
-        else:
+            _say(cfg, f"resuming {self.out_dir} at iteration {self.iteration}/{cfg.iterations} "
+                      f"(checkpoint {self.checkpoint_path})")
+        else:  # a fresh run: no stale checkpoint of an earlier run may stay behind
+            self.checkpoint_path.unlink(missing_ok=True)
             self.metrics.rewrite([])
-            (self.out_dir / "config.json").write_text(json.dumps(
-                {**cfg.to_dict(), "estimator_config": _public(self.est_config), "plan": self.learner.plan},
-                indent=2, default=repr))
+            (self.out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2, default=repr))
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """``out_dir/checkpoint/state.pt``: the one (latest) checkpoint of this run."""
+        return self.out_dir / "checkpoint" / "state.pt"
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
         """Run the remaining iterations (all of them, or those after a resumed checkpoint)."""
         cfg = self.cfg
+        if self.iteration >= cfg.iterations:
+            _say(cfg, f"{self.out_dir}: already trained {self.iteration}/{cfg.iterations} iterations; "
+                      "raise --iterations to continue")
         bar = _progress(cfg, self.iteration)
-        if self.iteration == 0 and not self.history and self.eval_list:
-            self._log({"iteration": 0, **self.spent, "train_reward_mean": None, **self.evaluate(0)})
-        while self.iteration < cfg.iterations:
-            record = self.step(self.iteration + 1)
-            if self._eval_due(self.iteration):
-                record.update(self.evaluate(self.iteration))
-            self._log(record)
-            if (cfg.save_every and self.iteration % cfg.save_every == 0) or self.iteration == cfg.iterations:
-                self.save_checkpoint()
+        try:
+            if self.iteration == 0 and not self.history and self.eval_list:
+                _phase(bar, "evaluating iteration 0")
+                self._log({"iteration": 0, **self.spent, "train_reward_mean": None, **self.evaluate(0, progress=bar is not None)})
+            while self.iteration < cfg.iterations:
+                _phase(bar, "rollouts and update")
+                record = self.step(self.iteration + 1)
+                if self._eval_due(self.iteration):
+                    _phase(bar, "evaluating")
+                    record.update(self.evaluate(self.iteration, progress=bar is not None))
+                self._log(record)
+                warning = self.signal_watch.update(record)
+                if warning:
+                    _say(cfg, warning)
+                if (cfg.save_every and self.iteration % cfg.save_every == 0) or self.iteration == cfg.iterations:
+                    _phase(bar, "saving checkpoint")
+                    self.save_checkpoint()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(reward=f"{record['train_reward_mean']:.3f}")
+                if "on_iteration_end" in self.callbacks:
+                    self.callbacks["on_iteration_end"](self, record)
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(reward=f"{record['train_reward_mean']:.3f}")
-            if "on_iteration_end" in self.callbacks:
-                self.callbacks["on_iteration_end"](self, record)
-        if bar is not None:
-            bar.close()
-        self.metrics.flush()
+                bar.close()
+            self.metrics.flush()
         return TrainResult(history=list(self.history), out_dir=self.out_dir, config=self.cfg.to_dict())
 
     def step(self, iteration: int) -> dict[str, Any]:
@@ -314,12 +345,12 @@ class Trainer:
             raise ValueError("no training task left that is disjoint from the held-out set")
         return picked
 
-    def evaluate(self, iteration: int) -> dict[str, Any]:
+    def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
         """Greedy team accuracy and pass@k / pass@1 on the held-out tasks (``eval/*`` keys; its
         evaluator calls and wall time are reported apart from the training budget)."""
         t0 = time.perf_counter()
         res = evaluate(self.runner, self.eval_list, k=self.cfg.eval_k, sampling=self.sampling,
-                       seed=_iteration_seed(self.cfg.seed, iteration) + 1)
+                       seed=_iteration_seed(self.cfg.seed, iteration) + 1, progress=progress)
         res["eval/wall_s"] = time.perf_counter() - t0
         if "on_eval" in self.callbacks:
             self.callbacks["on_eval"](self, res)
@@ -337,7 +368,8 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Write ``out_dir/checkpoint/state.pt`` atomically (models, optimisers, critic, RNG, counters)."""
-        return save_state(self.out_dir / "checkpoint" / "state.pt", {
+        path = save_state(self.checkpoint_path, {
+            "config": comparable_config(self.run_config),
             "iteration": self.iteration,
             "models": [m.state_dict() for m in self.models],
             "optimizers": [o.state_dict() for o in self.optimizers],
@@ -348,10 +380,16 @@ class Trainer:
             "spent": self.spent,
             "rng": rng_state(),
         })
+        self.checkpoint_iteration = self.iteration
+        return path
 
     def load_checkpoint(self) -> None:
         """Restore everything :meth:`save_checkpoint` wrote, and truncate metrics.jsonl to match."""
-        state = load_state(self.out_dir / "checkpoint" / "state.pt")
+        state = load_state(self.checkpoint_path)
+        if "config" in state:  # the checkpoint's own record of its run (config.json may be newer)
+            differences = config_differences(state["config"], self.run_config)
+            if differences:
+                raise ConfigMismatchError(mismatch_message(self.out_dir, differences))
         for m, sd in zip(self.models, state["models"], strict=True):
             m.load_state_dict(sd)
         for o, sd in zip(self.optimizers, state["optimizers"], strict=True):
@@ -365,14 +403,26 @@ class Trainer:
         self.spent = state["spent"]
         set_rng_state(state["rng"])
         self.metrics.rewrite(self.history)
+        self.checkpoint_iteration = self.iteration
 
 
 # ---------------------------------------------------------------------- helpers
 def _apply_learner_defaults(cfg: TrainConfig, loss_kwargs: Mapping[str, Any]) -> TrainConfig:
-    """Learner loss defaults apply where the config still holds the dataclass default."""
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    changes = {k: v for k, v in loss_kwargs.items() if getattr(cfg, k) == defaults[k]}
+    """The learner's loss defaults first, then every field the user set on top (an explicit value
+    wins even when it equals the dataclass default: ``TrainConfig.explicit_fields``)."""
+    changes = {k: v for k, v in loss_kwargs.items() if k not in cfg.explicit_fields()}
     return cfg.with_overrides(changes) if changes else cfg
+
+
+def _say(cfg: TrainConfig, line: str) -> None:
+    """One status line on stderr (above the progress bar), when progress output is on."""
+    if not cfg.progress:
+        return
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _seed_everything(seed: int) -> None:
@@ -414,6 +464,12 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and not np.isfinite(v):
         return None
     return v
+
+
+def _phase(bar: Any, text: str) -> None:
+    """Show what the current iteration is doing beside the progress bar."""
+    if bar is not None:
+        bar.set_postfix_str(text, refresh=True)
 
 
 def _progress(cfg: TrainConfig, start: int) -> Any:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 from llm_marl_envs.types import Task
 
+from ..evaluation import normalize_prompt  # the one definition, shared with the trainer
+
+__all__ = ["OverlapError", "check_disjoint", "disjoint_tasks", "normalize_prompt"]
+
 
 class OverlapError(ValueError):
     """Raised when an evaluation task's normalised prompt also appears among training tasks."""
-
-
-def normalize_prompt(text: str) -> str:
-    """Lower-case, whitespace-collapsed, punctuation-light form used to compare prompts."""
-    text = text.lower().replace("\\", " ")
-    text = re.sub(r"[^0-9a-z+\-*/=()^.%]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def check_disjoint(eval_tasks: Sequence[Task], *train_sets: Iterable[Task]) -> int:

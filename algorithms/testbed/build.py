@@ -138,9 +138,19 @@ def testbed_metadata(config: TestbedConfig | None = None, path: str | Path | Non
     return json.loads((folder / META_FILE).read_text())
 
 
-def testbed_policy(config: TestbedConfig | None = None, **kwargs: Any):
-    """The testbed wrapped in :class:`agents.hf.HFPolicy` (batched generation with log-probs)."""
+def testbed_policy(config: TestbedConfig | None = None, *, model: str | Path | None = None, **kwargs: Any):
+    """The testbed wrapped in :class:`agents.hf.HFPolicy` (batched generation with log-probs).
+
+    This is the ``testbed`` backend of ``agents.make_policy``; ``model`` (the name every backend
+    uses for a model path) is a checkpoint folder to load instead of the cached one."""
     from agents.hf import HFPolicy
 
-    model, tokenizer = load_testbed(config, **kwargs)
-    return HFPolicy(model, tokenizer)
+    if model is not None:
+        if not (Path(model) / META_FILE).is_file():
+            raise FileNotFoundError(f"testbed checkpoint {model} does not exist or has no {META_FILE} (a testbed "
+                                    "folder holds config.json, model.safetensors, tokenizer files and testbed.json; "
+                                    "omit --model to use, or build, the cached testbed)")
+        kwargs.setdefault("path", model)
+        kwargs.setdefault("train_if_missing", False)
+    lm, tokenizer = load_testbed(config, **kwargs)
+    return HFPolicy(lm, tokenizer)
