@@ -23,7 +23,7 @@ from llm_marl_envs.envs.registration import ENVS, make, make_parallel, registere
 IDS = [i for i in registered_envs() if i.startswith("llm-marl/")]  # other tests register their own ids
 EXPECTED = {
     "llm-marl/MathDyad-v0", "llm-marl/MathVote-v0", "llm-marl/MathPipeline-v0", "llm-marl/MathDebate-v0",
-    "llm-marl/CodeDyad-v0", "llm-marl/CodeVote-v0", "llm-marl/CodePipeline-v0",
+    "llm-marl/CodeDyad-v0", "llm-marl/CodeVote-v0", "llm-marl/CodePipeline-v0", "llm-marl/HintDyad-v0",
 }
 
 
