@@ -43,7 +43,7 @@ from llm_marl_envs.tasks.hint import (
 )
 from llm_marl_envs.topologies import TOPOLOGIES
 from llm_marl_envs.topologies.hint import HINT_VERIFIER
-from llm_marl_envs.types import Message, Task
+from llm_marl_envs.types import Task
 from llm_marl_envs.verifiers.base import VERIFIERS
 
 ENV_ID = "llm-marl/HintDyad-v0"
@@ -220,6 +220,16 @@ def test_reward_for_every_hint_answer_pair_equals_the_definition(index):
     assert reward_of(task, "hint: 3, surely", f"I say \\boxed{{{y}}}")[0] == 1.0
     assert reward_of(task, "", f"{y}")[0] == 1.0
     assert reward_of(task, "", f"{y}{y}")[0] == 0.0
+
+
+@pytest.mark.parametrize("C", [1, 4, 7])
+def test_verifier_reward_on_every_task_and_answer_equals_the_lab_arrays(C):
+    triples = task_triples(C)
+    y = answer(triples[:, 0], triples[:, 1], triples[:, 2])
+    source = load_tasks("hint", C=C, split="all")
+    got = np.array([[HINT_VERIFIER.verify(format_symbol(a), task).score for a in SYMBOLS] for task in source])
+    expected = (np.array(SYMBOLS)[None, :] == y[:, None]).astype(float)
+    assert got.shape == (n_tasks(C), 11) and (got == expected).all()
 
 
 def test_the_reasoner_sees_the_parsed_hint_not_the_raw_text():
