@@ -26,6 +26,24 @@ def test_corpus_covers_every_category():
     assert sum(c["expected"] for c in CASES) >= 100 and sum(not c["expected"] for c in CASES) >= 100
 
 
+# issue 15: every measured cause of a missed right answer has cases of both labels (near misses stay false)
+ISSUE_15_CAUSES = {
+    "span_latex_words", "answer_sentence", "approx_sum_pm", "ratio", "not_equal", "chain_expression", "glued_or",
+    "relation_negated", "name_label", "solution_set", "escaped_dollar", "braced_separator", "line_label",
+    "semicolon_solutions", "equation_not_rhs", "percent", "empty_box",
+}
+
+
+def test_every_issue_15_cause_has_true_and_false_cases():
+    by_cause: dict[str, set[bool]] = {}
+    for c in CASES:
+        if "cause" in c:
+            by_cause.setdefault(c["cause"], set()).add(c["expected"])
+    assert set(by_cause) == ISSUE_15_CAUSES
+    missing = {k: v for k, v in by_cause.items() if v != {True, False}}
+    assert not missing, missing
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['category']}" for i, c in enumerate(CASES)])
 def test_labelled_case(case):
     start = time.monotonic()

@@ -65,12 +65,19 @@ def _substitute(node, name: str, value: Node):
     return tuple(_substitute(x, name, value) for x in node)
 
 
+def _size(node) -> int:
+    """Number of tuples in a tree (a bound on the work of evaluating it once)."""
+    return 1 + sum(_size(x) for x in node if isinstance(x, tuple)) if isinstance(node, tuple) else 0
+
+
 def _index_range(node: Node) -> range:
-    """The integer range of a sum/product with constant integer bounds (empty when hi < lo)."""
+    """The integer range of a sum/product with constant integer bounds (empty when hi < lo). Only
+    :data:`MAX_SUM_TERMS` body nodes in all are evaluated in-process, and no nested sum: the rest is
+    left to sympy in the killable worker."""
     lo, hi = exact_value(node[2]), exact_value(node[3])
     if lo.denominator != 1 or hi.denominator != 1:
         raise NotExact("non-integer bounds")
-    if hi - lo + 1 > MAX_SUM_TERMS:
+    if (hi - lo + 1) * _size(node[4]) > 20 * MAX_SUM_TERMS or "'sum'" in repr(node[4]) or "'prod'" in repr(node[4]):
         raise NotExact("too many terms")
     return range(int(lo), int(hi) + 1)
 

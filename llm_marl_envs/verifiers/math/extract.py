@@ -124,8 +124,9 @@ def last_box_state(text: str) -> tuple[str, str | None]:
     return "none", None
 
 
-def _after_marker(text: str) -> str | None:
-    """The text after the last marker, to the end of its line or sentence (see the module docstring)."""
+def _after_marker(text: str, *, sentence: bool = False) -> str | None:
+    """The text after the last marker, to the end of its line or sentence (see the module docstring);
+    with ``sentence=True`` its math delimiters are kept (to read the answer inside it)."""
     last = None
     for m in _MARKER_RE.finditer(text):
         last = m
@@ -139,6 +140,8 @@ def _after_marker(text: str) -> str | None:
     m = re.search(r"\.(?:\s|$)|\s+(?:I hope|because|since|which)\b", rest)
     if m:
         rest = rest[: m.start()]
+    if sentence:
+        return rest.strip(" *_") or None
     rest = rest.strip().strip("$").strip()
     rest = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", rest).strip()
     rest = rest.strip(" *_").rstrip(".,;:!").strip()
@@ -169,6 +172,8 @@ def _span_is_math(inner: str) -> bool:
     if _ONE_WORD_RE.fullmatch(inner):
         return True
     rest = _NOT_WORDS_RE.sub(" ", inner)
+    if not rest.strip():  # only text commands ("$\\text{so we get}$"): math when their text has no word
+        rest = inner
     return not any(is_word(w) for w in _PLAIN_WORD_RE.findall(rest))
 
 
@@ -245,7 +250,7 @@ def extract_answer(response: str) -> tuple[str | None, str]:
     marked = _after_marker(text)
     if marked:
         if starts_with_prose(marked):  # "Final Answer: The largest $n$ is 34."
-            found, how = _last_math_or_number(marked)
+            found, how = _last_math_or_number(_after_marker(text, sentence=True) or marked)
             if found is not None:
                 return found, "marker_sentence"
         return marked, "marker"

@@ -1,0 +1,113 @@
+"""Structure of the math verifier (issue 15): one pipeline, typed parse errors, the reasoning-gym
+verifier in the registry, the subpackage layout and the old import paths."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from llm_marl_envs.types import Task
+from llm_marl_envs.verifiers import VERIFIERS, MathVerifier, get_verifier, verifier_for_task, verify_math
+from llm_marl_envs.verifiers.math import clear_cache, verify_batch
+from llm_marl_envs.verifiers.math.parse import LimitExceeded, ParseError, parse_answer
+
+CASES = [
+    (r"\boxed{\frac12}", "0.5"),
+    (r"\boxed{(x+1)^2}", "x^2+2x+1"),
+    (r"\boxed{x^2+2x+2}", "(x+1)^2"),
+    ("nothing here", "3"),
+    (r"\boxed{}", "3"),
+    (r"so \boxed{4", "4"),
+    ("\\boxed{" + "1+" * 600 + "1}", "3"),
+    (r"\boxed{(1) @ {2}}", "3"),
+    (r"\boxed{9^{9^{9^{9}}}}", "5"),
+]
+
+
+def test_verify_math_and_verify_many_give_identical_verdicts():
+    """Regression: the batch path was a second copy of the pipeline with different error details."""
+    clear_cache()
+    single = [verify_math(r, g) for r, g in CASES]
+    clear_cache()
+    tasks = [Task(id=str(i), kind="math", prompt="p", answer=g) for i, (_, g) in enumerate(CASES)]
+    batch = MathVerifier().verify_many([r for r, _ in CASES], tasks)
+    assert batch == single
+    assert verify_batch([r for r, _ in CASES], [g for _, g in CASES]) == single
+
+
+def test_status_comes_from_the_error_type():
+    """Regression: status was found by searching the error text for "too" / "longer"."""
+    with pytest.raises(LimitExceeded):
+        parse_answer("1+" * 600 + "1")
+    with pytest.raises(ParseError) as e:
+        parse_answer("(1) @ {2}")
+    assert not isinstance(e.value, LimitExceeded)
+    assert verify_math(CASES[6][0], "3").status == "error"
+    # a plain syntax error whose message happens to say "too" is still a wrong answer, not an error
+    v = verify_math(r"\boxed{\unsupportedtoo}", "3")
+    assert (v.correct, v.status) == (False, "ok"), v
+
+
+@pytest.mark.parametrize("response, how", [(r"x \boxed{}", "empty_box"), (r"\boxed{5} then \boxed{", "unclosed_box")])
+def test_empty_or_unclosed_last_box_is_no_answer(response, how):
+    v = verify_math(response, "5")
+    assert (v.correct, v.status) == (False, "no_answer") and how in ("empty_box", "unclosed_box"), v
+
+
+def test_reasoning_gym_is_a_registered_verifier_named_by_its_tasks():
+    pytest.importorskip("reasoning_gym")
+    from llm_marl_envs.tasks import load_tasks
+
+    rg = get_verifier("reasoning_gym")
+    assert "reasoning_gym" in VERIFIERS.names() and rg is not get_verifier("math")
+    src = load_tasks("reasoning_gym", dataset="basic_arithmetic", n=3, seed=1)
+    assert all(verifier_for_task(t) is rg for t in src)
+    good = [f"<answer>{t.answer}</answer>" for t in src]
+    assert all(v.correct for v in rg.verify_many(good, list(src)))
+    # a caller that resolves by kind ("math") reaches the same verdicts through delegation
+    mixed = [*src, Task(id="m", kind="math", prompt="p", answer="4")]
+    verdicts = get_verifier("math").verify_many([*good, r"\boxed{4}"], mixed)
+    assert [v.correct for v in verdicts] == [True, True, True, True]
+    assert verifier_for_task(mixed[-1]) is get_verifier("math")
+
+
+def test_math_verifier_has_no_reasoning_gym_special_case():
+    import inspect
+
+    from llm_marl_envs.verifiers.math import pipeline, verifier
+
+    for mod in (pipeline, verifier):
+        assert "reasoning_gym" not in inspect.getsource(mod).replace('"reasoning_gym"', "").replace("reasoning-gym", "")
+
+
+LAYERS = ["extract", "words", "normalize", "parse", "equiv", "surd", "pool", "worker", "pipeline", "keys", "verifier"]
+OLD_PATHS = {"math_equiv": "equiv", "math_parser": "parse", "math_extract": "extract", "math_normalize": "normalize",
+             "math_pool": "pool", "math_surd": "surd"}
+
+
+def test_subpackage_layers_and_old_paths_are_the_same_modules():
+    for name in LAYERS:
+        importlib.import_module(f"llm_marl_envs.verifiers.math.{name}")
+    for old, new in OLD_PATHS.items():
+        assert importlib.import_module(f"llm_marl_envs.verifiers.{old}") is importlib.import_module(
+            f"llm_marl_envs.verifiers.math.{new}")
+    assert importlib.import_module("llm_marl_envs.verifiers.math_rgym") is importlib.import_module(
+        "llm_marl_envs.verifiers.reasoning_gym")
+    from llm_marl_envs.verifiers.math import MATH_VERIFIER, MathVerifier, answer_key, clear_cache  # noqa: F401
+
+
+def test_no_eval_in_the_math_verifier():
+    """No call of eval/exec or of sympy's string parsers anywhere in the package."""
+    import ast
+    import pathlib
+
+    import llm_marl_envs.verifiers.math as pkg
+
+    banned = {"eval", "exec", "parse_expr", "sympify", "parse_latex"}
+    for f in pathlib.Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
+                assert name not in banned, f"{f.name}:{node.lineno} calls {name}"
