@@ -650,7 +650,9 @@ def _compare_label(g: Node, r: Node) -> Decision:
 
 def _chain_as_interval(node: Node) -> Node | None:
     """``1 \\le |z| \\le 3/2`` as the interval ``[1, 3/2]`` (to meet ``|z| \\in [1, 3/2]``)."""
-    return ("interval", node[1] == "<=", node[2], node[5], node[4] == "<=") if node[0] == "chain" else None
+    if node[0] != "chain" or not free_symbols(node[3]):  # "0 < 5 < 1" bounds nothing
+        return None
+    return ("interval", node[1] == "<=", node[2], node[5], node[4] == "<=")
 
 
 def compare(g: Node, r: Node) -> Decision:

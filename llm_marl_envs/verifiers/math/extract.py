@@ -10,7 +10,8 @@ Order (the first rule that finds something wins):
 3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
    its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
    it is a sentence, and the answer is read inside it by rule 4 (here ``34``); a sentence with no math
-   in it (``Monday``, ``Alice and Bob``) is the answer as it stands.
+   in it (``Monday``, ``Alice and Bob``) or with a negation (``The answer is not 5``) is the answer as
+   it stands (then it matches only a gold written the same way).
 4. The last math span (``$…$``, ``\\(…\\)``, display math) that looks like math, or the last number in
    the text (integers with separators, decimals, ``a/b``), whichever comes later; a number on the
    right-hand side of an equation with variables is skipped (``3x - y + 13 = 0`` does not give ``0``;
@@ -31,6 +32,7 @@ from .words import is_word, starts_with_prose
 MAX_SCAN = 50_000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
+_NEGATION_RE = re.compile(r"\b(?:not|no|never|cannot|neither|nor|isn't|aren't|can't|won't)\b|n't\b", re.I)
 _MARKER_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|answer\s+is|answer\s*:|####)\s*(?:[:=]\s*)?",
     re.I,
@@ -249,7 +251,7 @@ def extract_answer(response: str) -> tuple[str | None, str]:
         return None, state
     marked = _after_marker(text)
     if marked:
-        if starts_with_prose(marked):  # "Final Answer: The largest $n$ is 34."
+        if starts_with_prose(marked) and not _NEGATION_RE.search(marked):  # "Final Answer: The largest $n$ is 34."
             found, how = _last_math_or_number(_after_marker(text, sentence=True) or marked)
             if found is not None:
                 return found, "marker_sentence"
