@@ -58,14 +58,14 @@ def pg_gradient(world: World, pi_T: np.ndarray, pi_R: np.ndarray, msg: Messages)
 
     # reasoner: w (e_a - pi_R(.|x, m))
     KR = msg.mR.shape[-1]
-    pR = np.take_along_axis(pi_R, msg.mR[..., None, None].repeat(N_ANSWERS, -1), axis=2)  # [S, T, KR, 10]
+    pR = pi_R[s_idx[..., None], np.arange(T)[None, :, None], msg.mR]  # [S, T, KR, 10]
     contrib = -msg.wR[..., None] * pR
     contrib += _onehot(msg.aR, N_ANSWERS) * msg.wR[..., None]  # [S, T, KR, 10]
     cR = np.broadcast_to(c[..., None], (S, T, KR))
     idx = ((((s_idx[..., None] * N_HINTS + msg.mR) * C + cR) * N_ANSWERS)[..., None] + np.arange(N_ANSWERS)).ravel()
     g[:, sl["phi"]] = np.bincount(idx, weights=contrib.ravel(), minlength=S * N_HINTS * C * N_ANSWERS).reshape(S, -1)
     per_task = contrib.sum(2)  # [S, T, 10]
-    idx = ((s_idx * world.n_tasks + msg.x)[..., None] * N_ANSWERS + np.arange(N_ANSWERS)).ravel()
+    idx = ((s_idx * world.n_tasks + world.psi_row[msg.x])[..., None] * N_ANSWERS + np.arange(N_ANSWERS)).ravel()
     g[:, sl["psi"]] = np.bincount(idx, weights=per_task.ravel(), minlength=S * world.n_tasks * N_ANSWERS).reshape(S, -1)
     gm = (3 * msg.mR + c[..., None]) % 10  # g(m, c)
     p_g = np.take_along_axis(pR, gm[..., None], axis=-1)[..., 0]
@@ -86,7 +86,10 @@ def _onehot_sum(k: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass
 class Adam:
-    """Adam (torch defaults β = (0.9, 0.999), eps 1e-8, dense) on the learnable coordinates of ``[S, D]``."""
+    """Adam (torch defaults β = (0.9, 0.999), eps 1e-8, dense) on the learnable coordinates of ``[S, D]``.
+
+    The learnable coordinates are kept as contiguous runs of ``mask`` so every update works on views in place.
+    """
 
     lr: float
     mask: np.ndarray  # [D] bool, learnable coordinates
@@ -94,23 +97,35 @@ class Adam:
     beta2: float = 0.999
     eps: float = 1e-8
 
+    def runs(self) -> list[slice]:
+        """Contiguous runs of ``mask`` as slices."""
+        m = np.concatenate([[False], self.mask, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(m))
+        return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
     def init(self, S: int) -> dict:
-        """Optimiser state for ``S`` seeds (moments only over the learnable coordinates)."""
-        n = int(self.mask.sum())
-        return {"m": np.zeros((S, n)), "v": np.zeros((S, n)), "t": 0}
+        """Optimiser state for ``S`` seeds (moments per run of learnable coordinates)."""
+        runs = self.runs()
+        return {"runs": runs, "m": [np.zeros((S, r.stop - r.start)) for r in runs],
+                "v": [np.zeros((S, r.stop - r.start)) for r in runs], "t": 0}
 
     def step(self, P: np.ndarray, ascent: np.ndarray, state: dict) -> None:
         """In place: ``P`` ``[S, D]`` moves along the ascent gradient ``[S, D]`` (loss gradient = −ascent)."""
-        if self.lr == 0.0 or not self.mask.any():
+        if self.lr == 0.0 or not state["runs"]:
             return
-        g = -ascent[:, self.mask]
         state["t"] += 1
         t = state["t"]
-        m, v = state["m"], state["v"]
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * g * g
         step = self.lr / (1 - self.beta1**t)
-        denom = np.sqrt(v / (1 - self.beta2**t)) + self.eps
-        P[:, self.mask] -= step * m / denom
+        rc2 = 1.0 / np.sqrt(1 - self.beta2**t)
+        for r, m, v in zip(state["runs"], state["m"], state["v"]):
+            g = ascent[:, r]  # ascent = -loss gradient: m and v are kept for the loss gradient -g
+            m *= self.beta1
+            m -= (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * (g * g)
+            denom = np.sqrt(v)
+            denom *= rc2
+            denom += self.eps
+            np.divide(m, denom, out=denom)
+            denom *= step
+            P[:, r] -= denom

@@ -94,6 +94,8 @@ class World:
         solo: ``[100C]`` bool solo set.
         G: ``[C, 11, 10]`` one-hot of g(m, c) for m ≠ ∅ (zeros for ∅).
         rbar: ``[100C, 10]`` expected reward of each answer (1 − ε on y, ε elsewhere).
+        psi_row: ``[100C]`` row of task x in the ψ table (training tasks first, so the never-trained held-out rows
+            form one block that Adam can skip exactly: they never receive a gradient).
     """
 
     knobs: Knobs
@@ -106,6 +108,7 @@ class World:
     solo: np.ndarray
     G: np.ndarray
     rbar: np.ndarray
+    psi_row: np.ndarray
 
     @property
     def n_tasks(self) -> int:
@@ -124,8 +127,11 @@ def make_world(knobs: Knobs) -> World:
     y = answer(a, b, c)
     rbar = np.full((n_tasks(C), N_ANSWERS), knobs.eps)
     rbar[np.arange(n_tasks(C)), y] = 1.0 - knobs.eps
+    psi_row = np.empty(n_tasks(C), dtype=np.int64)
+    psi_row[split.train] = np.arange(len(split.train))
+    psi_row[split.held_out] = len(split.train) + np.arange(len(split.held_out))
     return World(knobs=knobs, ab=a * 10 + b, c=c, u=(a + b) % 10, y=y, train=split.train, held=split.held_out,
-                 solo=split.solo, G=G, rbar=rbar)
+                 solo=split.solo, G=G, rbar=rbar, psi_row=psi_row)
 
 
 # --------------------------------------------------------------------------------------------- parameters
@@ -170,9 +176,14 @@ class Layout:
                 mask[self.slices[g]] = True
         return mask
 
-    def learnable(self, frozen: tuple[str, ...]) -> np.ndarray:
-        """``[D]`` bool of every learnable coordinate."""
-        return self.role_mask("thinker", frozen) | self.role_mask("reasoner", frozen)
+    def learnable(self, frozen: tuple[str, ...], n_train: int | None = None) -> np.ndarray:
+        """``[D]`` bool of every learnable coordinate; with ``n_train``, the ψ rows of held-out tasks (rows
+        ``n_train`` and above, see ``World.psi_row``), which never receive a gradient, are left out."""
+        mask = self.role_mask("thinker", frozen) | self.role_mask("reasoner", frozen)
+        if n_train is not None:
+            sl = self.slices["psi"]
+            mask[sl.start + n_train * N_ANSWERS: sl.stop] = False
+        return mask
 
 
 def init_params(world: World, S: int) -> np.ndarray:
@@ -190,7 +201,7 @@ def init_params(world: World, S: int) -> np.ndarray:
     phi[0] = np.einsum("cma,c->mca", world.G, k.follow_per_c())
     psi = lay.view(P, "psi")
     solo = np.flatnonzero(world.solo)
-    psi[0, solo, world.y[solo]] = k.solo_logit
+    psi[0, world.psi_row[solo], world.y[solo]] = k.solo_logit
     return np.repeat(P, S, axis=0)
 
 
@@ -200,9 +211,11 @@ def _log(p: float) -> float:
 
 # --------------------------------------------------------------------------------------------- policy tables
 def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """Softmax over the last axis, in place on ``z`` (a fresh array owned by the caller)."""
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
 
 
 def tables(world: World, P: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +233,10 @@ def tables(world: World, P: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.n
     lt = theta[s, ab].copy()  # [S, T, 11]
     lt[s, np.arange(x.shape[1])[None, :], u] += s_T[:, None]
     # phi[s, :, c] -> [S, T, 11, 10]
-    lr = phi.transpose(0, 2, 1, 3)[s, c] + psi[s, x][:, :, None, :] + s_R[s, c][..., None, None] * world.G[c]
+    lr = phi.transpose(0, 2, 1, 3)[s, c]  # a fresh [S, T, 11, 10] array
+    lr += psi[s, world.psi_row[x]][:, :, None, :]
+    if "s_R" not in world.knobs.frozen or np.any(s_R != 0):
+        lr += s_R[s, c][..., None, None] * world.G[c]
     return _softmax(lt), _softmax(lr)
 
 
@@ -244,23 +260,29 @@ class Exact:
     entropy: np.ndarray
 
 
-def evaluate(world: World, P: np.ndarray, tasks: np.ndarray | None = None) -> Exact:
+def evaluate(world: World, P: np.ndarray, tasks: np.ndarray | None = None, *, full: bool = True) -> Exact:
     """Exact J, greedy accuracy, thinker contribution V − Q(x, ∅), P(∅), I(M; A | x) and H(M | x), each
-    averaged over ``tasks`` (default: the held-out set). Shapes: ``P [S, D]`` → fields ``[S]``."""
+    averaged over ``tasks`` (default: the held-out set). Shapes: ``P [S, D]`` → fields ``[S]``.
+    ``full=False`` skips greedy, CMI and H (left NaN), the costly ones."""
     x = world.held if tasks is None else np.asarray(tasks)
     pi_T, pi_R = tables(world, P, x)
     Q = exact_q(world, x, pi_R)
     V = (pi_T * Q).sum(-1)
+    nan = np.full(P.shape[0], np.nan)
+    out = Exact(J=V.mean(1), greedy=nan, contribution=(V - Q[..., NULL_HINT]).mean(1),
+                p_null=pi_T[..., NULL_HINT].mean(1), cmi=nan, entropy=nan)
+    if not full:
+        return out
     m_star = pi_T.argmax(-1)  # [S, T]
     a_star = np.take_along_axis(pi_R, m_star[..., None, None].repeat(N_ANSWERS, -1), axis=2)[:, :, 0].argmax(-1)
-    greedy = (a_star == world.y[x][None, :]).astype(np.float64)
+    out.greedy = (a_star == world.y[x][None, :]).astype(np.float64).mean(1)
     marg = (pi_T[..., None] * pi_R).sum(2)  # [S, T, 10]
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(pi_R > 0, pi_R * (np.log(pi_R) - np.log(marg)[:, :, None, :]), 0.0).sum(-1)
         ent = -np.where(pi_T > 0, pi_T * np.log(pi_T), 0.0).sum(-1)
-    cmi = (pi_T * kl).sum(-1)
-    return Exact(J=V.mean(1), greedy=greedy.mean(1), contribution=(V - Q[..., NULL_HINT]).mean(1),
-                 p_null=pi_T[..., NULL_HINT].mean(1), cmi=cmi.mean(1), entropy=ent.mean(1))
+    out.cmi = (pi_T * kl).sum(-1).mean(1)
+    out.entropy = ent.mean(1)
+    return out
 
 
 def variance_split(world: World, P: np.ndarray, tasks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
