@@ -40,10 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from llm_marl_envs.tasks import load_tasks  # noqa: E402
 from llm_marl_envs.verifiers.math import clear_cache, verify_math  # noqa: E402
-from llm_marl_envs.verifiers.math_extract import boxed_contents  # noqa: E402
-from llm_marl_envs.verifiers.math_normalize import normalize_answer  # noqa: E402
-from llm_marl_envs.verifiers.math_parser import parse_answer  # noqa: E402
-from llm_marl_envs.verifiers.math_pool import get_pool  # noqa: E402
+from llm_marl_envs.verifiers.math.extract import boxed_contents  # noqa: E402
+from llm_marl_envs.verifiers.math.normalize import normalize_answer  # noqa: E402
+from llm_marl_envs.verifiers.math.pool import get_pool  # noqa: E402
 
 MATH_VERIFY_VERSION = "0.9.0"
 
@@ -103,8 +102,7 @@ def corpus_workload(rows: list[dict]) -> list[tuple[str, str, bool]]:
 # -- the two systems ---------------------------------------------------------------------------------
 
 def run_ours(items: list[tuple[str, str, bool]]) -> tuple[float, list[bool]]:
-    clear_cache()
-    parse_answer.cache_clear()
+    clear_cache()  # results and parse trees
     start = time.perf_counter()
     verdicts = [verify_math(r, g).correct for r, g, _ in items]
     return time.perf_counter() - start, verdicts

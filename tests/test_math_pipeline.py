@@ -114,3 +114,25 @@ def test_no_eval_in_the_math_verifier():
                     assert fn.id not in ("eval", "exec", "sympify", "parse_expr"), f"{f.name}:{node.lineno}"
                 if isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name) and fn.value.id == "sympy":
                     assert fn.attr not in ("sympify", "parse_expr", "S"), f"{f.name}:{node.lineno}"
+
+
+def test_the_marker_search_agrees_with_a_full_scan():
+    """``_last_marker`` looks back from the last "answer"/"####" (a speed-up); it must find exactly
+    the last match of a full ``finditer`` scan."""
+    import random
+
+    from llm_marl_envs.verifiers.math import extract
+
+    def full_scan(text):
+        last = None
+        for m in extract._MARKER_RE.finditer(text):
+            last = m
+        return last.span() if last else None
+
+    rng = random.Random(0)
+    words = ["answer", "Answer is", "final answer is", "FINAL   ANSWER:", "####", "#", "answer:", "the answer", " x ",
+             "5", "final", "\n", "answeris", "answer  :", "Final Answer: ", "## ##", "final\n answer is", " is"]
+    texts = ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    for text in texts:
+        found = extract._last_marker(text)
+        assert (found and found.span()) == full_scan(text), text

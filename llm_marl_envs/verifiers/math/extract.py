@@ -33,6 +33,7 @@ MAX_SCAN = 50_000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|cannot|neither|nor|isn't|aren't|can't|won't)\b|n't\b", re.I)
+_FINAL_BEFORE_RE = re.compile(r"final\s+$")
 _MARKER_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|answer\s+is|answer\s*:|####)\s*(?:[:=]\s*)?",
     re.I,
@@ -126,12 +127,35 @@ def last_box_state(text: str) -> tuple[str, str | None]:
     return "none", None
 
 
+def _last_marker(text: str) -> re.Match | None:
+    """The last match of :data:`_MARKER_RE` (same result as its last ``finditer`` match), found by
+    looking back from the last "answer" / "####" instead of scanning the whole text."""
+    lower = text.lower()
+    best = None
+    hashes = lower.rfind("####")
+    if hashes >= 0:  # in a run of "#", the scan would match at the run's start + 4k
+        run = hashes
+        while run > 0 and text[run - 1] == "#":
+            run -= 1
+        best = _MARKER_RE.match(text, run + 4 * ((hashes - run) // 4))
+    pos = len(lower)
+    while True:
+        pos = lower.rfind("answer", 0, pos)
+        if pos < 0 or (best is not None and pos < best.start()):
+            break
+        fin = _FINAL_BEFORE_RE.search(lower, max(0, pos - 40), pos)
+        m = (_MARKER_RE.match(text, fin.start()) if fin else None) or _MARKER_RE.match(text, pos)
+        if m is not None:
+            if best is None or m.start() > best.start():
+                best = m
+            break
+    return best
+
+
 def _after_marker(text: str, *, sentence: bool = False) -> str | None:
     """The text after the last marker, to the end of its line or sentence (see the module docstring);
     with ``sentence=True`` its math delimiters are kept (to read the answer inside it)."""
-    last = None
-    for m in _MARKER_RE.finditer(text):
-        last = m
+    last = _last_marker(text)
     if last is None:
         return None
     rest = text[last.end() :].lstrip(" \t*_")  # "**Answer:** 18"

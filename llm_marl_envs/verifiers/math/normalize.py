@@ -11,6 +11,7 @@ number (``12 cm``), thousands separators (``1,000``, ``1{,}000``, ``1{, }000``),
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .extract import match_brace
 from .words import MATH_FUNCTION_NAMES
@@ -26,6 +27,7 @@ _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad\b|~|\\(?:displaystyle|texts
 _SIZING_RE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*")
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\^\s*\{\s*°\s*\}|\^°|\\text\{\s*°\s*\}")
 _UNIT_WORDS_RE = re.compile(r"^(?P<value>[-+]?[\d.,/]*\d)(?P<space>\s*)(?P<unit>(?:[a-zA-Z]{2,}\.?|[a-zA-Z]{2,}\^\d)(?:\s+[a-zA-Z]+\.?(?:\^\d)?)*)$")
+PLAIN_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 _BRACED_COMMA_RE = re.compile(r"(?<!\\)\{\s*,\s*\}")
 _PERCENT_RE = re.compile(r"%|\\text\{\s*percent\s*\}|\bpercent\b")
 _SEPARATED_INT_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -111,6 +113,20 @@ def normalize_answer(s: str) -> str:
     """A cleaned form of an extracted answer (see the module docstring); never raises."""
     if not isinstance(s, str):
         return ""
+    return _normalize(s)
+
+
+def _clear() -> None:
+    _normalize.cache_clear()
+
+
+normalize_answer.cache_clear = _clear  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=65536)
+def _normalize(s: str) -> str:
+    if PLAIN_NUMBER_RE.fullmatch(s):  # fast path: "18", "-3.5" (most GSM8K answers) need nothing
+        return s
     s = s.strip().strip("*_").strip()  # markdown emphasis around or beside an answer: **18**, 18**
     for k, v in _UNICODE.items():
         if k in s:
