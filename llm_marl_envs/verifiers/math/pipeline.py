@@ -21,9 +21,10 @@ Each step can decide; later steps run only when needed:
 Numbers: a decimal answer with at least 6 significant digits also matches a gold without an exact
 decimal form that it rounds to (within half a unit in its last place): ``1.41421`` for ``\\sqrt2``;
 ``0.33`` for ``1/3`` does not, and near misses of integers or terminating decimals (``4.99999`` for 5)
-never do. **Percentages**: a side written with a percent sign may be read at face value or as a
-fraction of 100 (gold ``50\\%`` accepts ``50`` and ``0.5``; answer ``12.5\\%`` matches gold ``\\frac18``);
-a side without one is read at face value only, so gold ``10`` never accepts ``1000`` or ``0.1``.
+never do. **Percentages**: a gold written with a percent sign is read at face value or as a fraction
+of 100 (gold ``50\\%`` accepts ``50`` and ``0.5``; gold ``12.5\\%`` accepts ``\\frac18``); everything
+else is read at face value only, so gold ``10`` never accepts ``1000``, ``0.1`` or ``1000\\%``, and
+gold ``0.1`` does not accept ``10\\%`` (the answer's sign never rescales it).
 
 Results are cached on ``(extracted answer, gold)``. Everything is thread-safe; the caller's thread
 never receives a signal. Nothing here raises.
@@ -172,14 +173,12 @@ _HUNDRED = ("num", Fraction(100))
 
 
 def _percent_decision(extracted: str, gold: str, gtree: Node, rtree: Node) -> Decision | None:
-    """The face-value comparison failed: when exactly one side has a percent sign, compare that side
-    read as a fraction of 100 (``50\\%`` as ``0.5``); else ``None``."""
-    pg, pr = has_percent(gold), has_percent(extracted)
-    if pg == pr or gtree[0] not in SCALARS or rtree[0] not in SCALARS:
+    """The face-value comparison failed: when the *gold* has a percent sign and the answer has none,
+    compare the gold read as a fraction of 100 (``50\\%`` as ``0.5``); else ``None``. An answer's
+    own percent sign never rescales it (gold ``10`` rejects ``1000\\%``)."""
+    if not has_percent(gold) or has_percent(extracted) or gtree[0] not in SCALARS or rtree[0] not in SCALARS:
         return None
-    if pg:
-        return compare(("div", gtree, _HUNDRED), rtree)
-    return compare(gtree, ("div", rtree, _HUNDRED))
+    return compare(("div", gtree, _HUNDRED), rtree)
 
 
 def _decide_uncached(extracted: str, gold: str, key: tuple[str, str]) -> Result | _Pending:
