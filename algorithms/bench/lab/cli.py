@@ -1,18 +1,143 @@
-"""``llm-marl bench lab [--quick | --full] ...``: the exact credit lab (being built)."""
+"""``llm-marl bench lab [--quick | --full] [--regimes …] [--learners …] [--seeds N] [--iterations N] [--out DIR]``
+
+Runs the exact credit lab (credit-lab.md) and writes ``results.json``, ``results.md`` and PNG plots into ``--out``
+(default ``benchmarks/results/lab-<preset>/``). ``--quick``: tabular, frozen_thinker, free_riding, the core
+learners, 32 seeds, 300 iterations (about a minute on 2 cores); ``--full``: every regime and learner, 64 seeds,
+300 iterations, SNR probes, tier 2 beside tier 1. Bad names or sizes raise one-line errors listing the choices.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .learners import B, DEFAULT_LEARNERS, LEARNERS
+from .regimes import QUICK_REGIMES, REGIMES
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What ``--quick`` / ``--full`` run."""
+
+    regimes: tuple[str, ...]
+    learners: tuple[str, ...]
+    seeds: int
+    iterations: int
+    snr: bool
+    tier2: bool
+    tier2_seeds: int
+    tier2_iterations: int
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, False, 8, 100),
+    "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 16, 200),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``llm-marl bench lab``'s arguments."""
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="preset", action="store_const", const="quick")
-    size.add_argument("--full", dest="preset", action="store_const", const="full")
+    size.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                      help="tabular, frozen_thinker, free_riding; core learners; 32 seeds (default)")
+    size.add_argument("--full", dest="preset", action="store_const", const="full",
+                      help="every regime and learner, 64 seeds, 300 iterations, SNR probes, tier 2")
     parser.set_defaults(preset="quick")
+    parser.add_argument("--regimes", nargs="+", metavar="REGIME", help=f"regimes to run (of: {', '.join(REGIMES)})")
+    parser.add_argument("--learners", nargs="+", metavar="LEARNER",
+                        help=f"learners to run (of: {', '.join(LEARNERS)}); grpo is added as the baseline")
+    parser.add_argument("--seeds", type=int, help="paired seeds (>= 2)")
+    parser.add_argument("--iterations", type=int, help="iterations per run (8 tasks x 8 calls each)")
+    parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/lab-<preset>)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-snr", action="store_true", help="skip the gradient-SNR probes")
+    parser.add_argument("--no-tier2", action="store_true", help="skip tier 2 even where the preset runs it")
+    parser.add_argument("--tier2", action="store_true", help="run tier 2 even where the preset skips it")
+
+
+def _choose(given: list[str] | None, default: tuple[str, ...], valid: dict, what: str) -> list[str]:
+    names = list(default if not given else given)
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ValueError(f"bench lab: unknown {what}(s) {', '.join(bad)}; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(names))
+
+
+def resolve(args: argparse.Namespace) -> dict:
+    """The run plan from the arguments (validated): regimes, learners, seeds, iterations, out, flags."""
+    preset = PRESETS[args.preset or "quick"]
+    regimes = _choose(args.regimes, preset.regimes, REGIMES, "regime")
+    learners = _choose(args.learners, preset.learners, LEARNERS, "learner")
+    if "grpo" not in learners:
+        learners.insert(0, "grpo")  # every comparison is against MAGRPO
+    seeds = preset.seeds if args.seeds is None else args.seeds
+    if seeds < 2:
+        raise ValueError(f"bench lab: --seeds must be >= 2 (a 95% interval needs two seeds), got {seeds}")
+    iterations = preset.iterations if args.iterations is None else args.iterations
+    if iterations < 1:
+        raise ValueError(f"bench lab: --iterations must be >= 1, got {iterations}")
+    tier2 = (preset.tier2 or args.tier2) and not args.no_tier2
+    out = args.out or Path("benchmarks") / "results" / f"lab-{args.preset or 'quick'}"
+    return {"preset": args.preset or "quick", "regimes": regimes, "learners": learners, "seeds": seeds,
+            "iterations": iterations, "snr": preset.snr and not args.no_snr, "tier2": tier2,
+            "tier2_seeds": min(seeds, preset.tier2_seeds) if args.seeds is None else seeds,
+            "tier2_iterations": preset.tier2_iterations if args.iterations is None else iterations,
+            "out": Path(out), "plots": not args.no_plots}
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the lab; 0 on success."""
-    raise ValueError("bench lab is not built yet")
+    from . import report
+    from .run import Settings, run_regime
+
+    plan = resolve(args)
+    out: Path = plan["out"]
+    if (out / "results.json").exists():
+        try:
+            old = json.loads((out / "results.json").read_text())
+            what = f"preset {old.get('preset')}, {old.get('seeds')} seeds, git {str((old.get('git') or {}).get('commit'))[:10]}"
+        except (OSError, ValueError):
+            what = "unreadable"
+        print(f"[lab] {out} already holds results ({what}); they will be overwritten", flush=True)
+    t0 = time.perf_counter()
+    st = Settings(seeds=plan["seeds"], iterations=plan["iterations"], snr=plan["snr"])
+    print(f"[lab] preset {plan['preset']}: {len(plan['regimes'])} regimes x {len(plan['learners'])} learners, "
+          f"{st.seeds} seeds, {st.iterations} iterations", flush=True)
+
+    def log(line: str) -> None:
+        print(f"{line}  [elapsed {time.perf_counter() - t0:.1f}s]", flush=True)
+
+    regimes = [run_regime(REGIMES[name], plan["learners"], st, log=log) for name in plan["regimes"]]
+    results = {"preset": plan["preset"], "seeds": st.seeds, "iterations": st.iterations, "budget": B,
+               "wall_s": None, "machine": report.machine_info(), "git": report.git_info(), "regimes": regimes,
+               "tier2": []}
+    if plan["tier2"]:
+        results["tier2"], note = _tier2(plan, log)
+        if note:
+            results["tier2_note"] = note
+    results["wall_s"] = round(time.perf_counter() - t0, 2)
+    results["machine"] = report.machine_info()
+    paths = report.write(results, out)
+    if plan["plots"]:
+        from . import plots
+
+        paths += plots.all_plots(regimes, out)
+    print(f"[lab] done in {results['wall_s']:.1f}s: " + ", ".join(str(p) for p in paths), flush=True)
+    return 0
+
+
+def _tier2(plan: dict, log) -> tuple[list[dict], str | None]:
+    """Tier 2 (engineer H2's ``tier2.run_tier2``) with its own seeds/iterations; a note if it is unavailable."""
+    try:
+        from . import tier2
+    except ImportError as e:  # torch missing or tier 2 not built
+        return [], f"not run ({e})"
+    t = time.perf_counter()
+    regimes = tier2.run_tier2(list(tier2.TIER2_REGIMES), seeds=plan["tier2_seeds"],
+                              iterations=plan["tier2_iterations"], log=log)
+    log(f"[lab] tier 2: {len(regimes)} regimes, {plan['tier2_seeds']} seeds, {plan['tier2_iterations']} iterations "
+        f"({time.perf_counter() - t:.1f}s)")
+    return regimes, None
