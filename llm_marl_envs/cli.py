@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         args = sub.parse_args(rest)
         try:
             return int(module.run(args) or 0)
+        except BrokenPipeError:  # `llm-marl envs ID | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (KeyError, ValueError, FileNotFoundError) as e:  # bad names, values, paths: one clear line
             if os.environ.get("LLM_MARL_DEBUG"):
                 raise

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 
 from .registration import describe_envs, env_spec
+
+
+def markdown_card(doc: str) -> str:
+    """An env card as Markdown: reStructuredText literals (two backticks) become Markdown code spans."""
+    return re.sub(r"``(.+?)``", r"`\1`", doc.strip("\n"), flags=re.S)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.env_id:
         spec = env_spec(args.env_id)
         doc = importlib.import_module(spec.module).__doc__ if spec.module else spec.description
-        print(doc)
+        print(markdown_card(doc or ""))
         return 0
     rows = describe_envs()
     if args.json:

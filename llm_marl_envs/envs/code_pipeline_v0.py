@@ -1,28 +1,28 @@
-"""CodePipeline-v0 (``llm-marl/CodePipeline-v0``).
+"""CodePipeline-v0 (`llm-marl/CodePipeline-v0`).
 
 A planner -> solver -> checker chain on coding tasks; the checker reviews the program and may rewrite it.
 
 | | |
 |---|---|
-| Import | ``llm_marl_envs.make("llm-marl/CodePipeline-v0")`` / ``make_parallel``; ``pettingzoo.make("aec", "llm-marl/CodePipeline-v0")`` |
-| Actions | any string (``AnyText``): the agent's whole message |
-| Parallel API | yes (one ``step`` = one stage) |
-| Agents | ``planner_0, solver_0, checker_0`` |
+| Import | `llm_marl_envs.make("llm-marl/CodePipeline-v0")` / `make_parallel`; `pettingzoo.make("aec", "llm-marl/CodePipeline-v0")` |
+| Actions | any string (`AnyText`): the agent's whole message |
+| Parallel API | yes (one `step` = one stage) |
+| Agents | `planner_0, solver_0, checker_0` |
 | Turn order | planner_0 -> solver_0 -> checker_0 |
-| Observation | ``Dict``: ``prompt`` (rendered chat = ``Message.context``), ``system``, ``user``, ``role``, ``turn``, ``status`` |
+| Observation | `Dict`: `prompt` (rendered chat = `Message.context`), `system`, `user`, `role`, `turn`, `status` |
 | State | the transcript text |
-| Topology | ``pipeline`` (``llm_marl_envs.topologies.pipeline``) |
-| Default tasks | ``"codegen"`` (code) |
+| Topology | `pipeline` (`llm_marl_envs.topologies.pipeline`) |
+| Default tasks | `"codegen"` (code) |
 
-**Arguments** (all optional; see ``CollabEnv``): ``tasks=`` (a task-source name such as
-``"codegen"``, ``"mbpp"``, ``"humaneval"``, a JSONL path or a list of ``Task``), ``task_options=``,
-``prompt_style=`` (``"default"``, ``"compact"`` or a dict of template overrides), ``render_mode=``
-(``"ansi"``/``"human"``), ``max_cycles=`` (a session of tasks truncated after that many stages),
-``tasks_per_episode=``, ``counterfactuals=``, ``max_message_chars=``, ``verifier=``; topology
-options: ``roles=('planner', 'solver', 'checker')``.
+**Arguments** (all optional; see `CollabEnv`): `tasks=` (a task-source name such as
+`"codegen"`, `"mbpp"`, `"humaneval"`, a JSONL path or a list of `Task`), `task_options=`,
+`prompt_style=` (`"default"`, `"compact"` or a dict of template overrides), `render_mode=`
+(`"ansi"`/`"human"`), `max_cycles=` (a session of tasks truncated after that many stages),
+`tasks_per_episode=`, `counterfactuals=`, `max_message_chars=`, `verifier=`; topology
+options: `roles=('planner', 'solver', 'checker')`.
 
 **Rewards.** At the end of the task every agent gets the verifier score of the team answer, the checker's program if it gives one, else the solver's;
-``verify_code``: the fraction of the task's tests the program passes (sandboxed). 0 at every other step.
+`verify_code`: the fraction of the task's tests the program passes (sandboxed). 0 at every other step.
 
 **Version history.** v0: first release.
 """
