@@ -555,14 +555,20 @@ def test_fake_pass_markers_fail_verification(sb):
 
 
 def test_forged_records_during_the_tests_are_detected(sb):
+    """Writing pass records (or raw bytes) to any descriptor the program holds forges nothing: the
+    records live in the checker; the reply pipe carries only frames the checker decodes strictly."""
     forged = textwrap.dedent("""
         import os
         def add(a, b):
-            os.write(3, b"P 0\\nP 1\\nP 2\\n")
+            for fd in (3, 4, 5):
+                try:
+                    os.write(fd, b"P 0\\nP 1\\nP 2\\nEND 0\\n")
+                except OSError:
+                    pass
             return 0
     """)
     v = verify_code(forged, TESTS, sandbox=sb, timeout_s=5)
-    assert not v.correct and v.score == 0.0 and "tampered" in v.detail
+    assert not v.correct and v.score == 0.0 and "protocol" in v.detail
 
 
 @pytest.mark.parametrize("patch", [

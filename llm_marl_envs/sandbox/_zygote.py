@@ -11,7 +11,7 @@ else (framing, creating the job's pipes, reading capped output, killing leftover
 directory). Only the spawner ever forks per job, so only its few pages are write-protected and
 copied again and again: the zygote's own bookkeeping costs no copy-on-write faults, which is most of
 the per-job overhead a single forking process pays. Every job gets pipes of its own (stdout,
-stderr, and in verify mode the result channel and the nonce), created by the zygote and handed to
+stderr, and in check mode the checker's request and reply pipes), created by the zygote and handed to
 the spawner with the job (``SCM_RIGHTS`` over a Unix socket): nothing a job can reach is shared with
 another job.
 
@@ -43,10 +43,12 @@ import sys
 import time
 
 if __package__:  # imported by the harness, as part of llm_marl_envs.sandbox
-    from . import _child, _seccomp
+    from . import _checker, _child, _codec, _seccomp
 else:  # run as a script inside the sandbox: the sibling files sit in this file's folder
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _checker
     import _child
+    import _codec
     import _seccomp
 
     del sys.path[0]  # jobs must not import other files from this folder
@@ -155,11 +157,13 @@ def _checked_job(job: dict) -> dict:
     checked = dict(job)
     for key, kind in _JOB_FIELDS.items():
         checked[key] = kind(job[key])
-    if checked.get("mode", "run") not in ("run", "verify"):
+    if checked.get("mode", "run") not in ("run", "check"):
         raise ValueError(f"unknown mode {checked.get('mode')!r}")
-    for key in ("source", "stdin", "setup", "driver", "nonce", "entry_point"):
+    for key in ("source", "stdin", "setup", "tests", "remote", "modules"):
         if not isinstance(checked.get(key, ""), str):
             raise TypeError(f"{key} must be a string")
+    if checked.get("mode") == "check":
+        checked["n_tests"] = int(job["n_tests"])
     return checked
 
 
@@ -181,6 +185,7 @@ class Zygote:
         self.seccomp = False
         self.spawner_pid = -1
         self.sock = None
+        self.compiled: dict = {}
 
     def start_spawner(self) -> None:
         """Fork the spawner, connected by a Unix socket (job frames, with each job's own pipe ends
@@ -234,7 +239,7 @@ class Zygote:
                 broken = isinstance(exc, WorkerBroken)
                 result = {"status": "error", "exit_code": None, "stdout": "", "stderr": "",
                           "duration_s": 0.0, "detail": f"sandbox worker error: {type(exc).__name__}: {exc}",
-                          "channel": "", "fatal": broken}
+                          "checks": "", "fatal": broken}
             result["id"] = job.get("id")
             self.reply(result)
             if broken:
@@ -255,52 +260,60 @@ class Zygote:
             self.scrub_shared_dirs()
 
     def _run(self, job: dict) -> dict:
-        verify = job.get("mode") == "verify"
-        setup = (job.pop("setup", "") or "").encode("utf-8", "surrogateescape") if verify else b""
-        driver = (job.pop("driver", "") or "").encode("utf-8", "surrogateescape") if verify else b""
-        nonce = str(job.pop("nonce", ""))
+        check = job.get("mode") == "check"
+        plan = None
+        if check:  # the tests stay here, in the checker: they are not part of what the child gets
+            plan = (self.compiled_tests(job.pop("tests", "")), tuple(n for n in job.pop("remote", "").split(",") if n),
+                    tuple(n for n in job.pop("modules", "").split(",") if n), job.pop("n_tests"))
         body = marshal.dumps(job)  # built by this process from the decoded frame: plain str/int/float
         timeout = job["timeout_s"]
-        # This job's own pipes; the child gets the write ends (and the nonce's read end) through the
-        # spawner, this process keeps the other ends: nothing is shared with any other job.
+        # This job's own pipes; the child gets the write ends (and the request pipe's read end) through
+        # the spawner, this process keeps the other ends: nothing is shared with any other job.
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ours, theirs = [out_r, err_r], [out_w, err_w]
-        res_r = -1
-        if verify:
-            import fcntl
-
-            res_r, res_w = os.pipe()
-            try:  # records are read once the child exited: room for ~80k tests' records
-                fcntl.fcntl(res_r, 1031, 1 << 20)  # F_SETPIPE_SZ
-            except OSError:
-                pass
-            nonce_r, nonce_w = os.pipe()
-            # The nonce waits in the pipe buffer and leaves this process's objects before the fork:
-            # the child's untrusted code finds it in no frame, dict or string it can reach.
-            os.write(nonce_w, (nonce + "\n").encode("ascii", "replace"))
-            os.close(nonce_w)
-            ours.append(res_r)
-            theirs += [res_w, nonce_r]
+        req_w = rep_r = -1
+        if check:
+            req_r, req_w = os.pipe()
+            rep_r, rep_w = os.pipe()
+            ours += [req_w, rep_r]
+            theirs += [req_r, rep_w]
         for fd in ours:
             os.set_blocking(fd, False)
         try:
             start = time.monotonic()
             backstop = start + timeout + SPAWNER_GRACE_S  # the spawner kills at the deadline; this catches a stuck one
             try:
-                self._dispatch(_PARTS.pack(len(body), len(setup), len(driver), timeout), body + setup + driver, theirs)
+                self._dispatch(_PARTS.pack(len(body), timeout), body, theirs)
             finally:
                 for fd in theirs:
                     os.close(fd)
             try:
-                return self._supervise(job, verify, start, backstop, out_r, err_r, res_r)
+                return self._supervise(job, plan, start, backstop, out_r, err_r, req_w, rep_r)
             except WorkerBroken:
                 raise
             except Exception as exc:  # noqa: BLE001 - after the dispatch, the spawner's state is unknown
                 raise WorkerBroken(f"{type(exc).__name__}: {exc}") from exc
         finally:
             for fd in ours:
-                os.close(fd)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def compiled_tests(self, source: str):
+        """The checker's code for a task, compiled once per distinct text (cached here, in the checker,
+        never in the spawner whose memory every job inherits); its text when it does not compile."""
+        code = self.compiled.get(source)
+        if code is None:
+            try:
+                code = compile(source, "tests.py", "exec")
+            except Exception:  # noqa: BLE001 - the checker reports it as a broken test program
+                return source
+            if len(self.compiled) >= 512:
+                self.compiled.clear()
+            self.compiled[source] = code
+        return code
 
     def _dispatch(self, header: bytes, payload: bytes, fds: list[int]) -> None:
         import _socket
@@ -311,9 +324,10 @@ class Zygote:
         except OSError as exc:
             raise SpawnerDied(f"the spawner is gone: {exc}") from exc
 
-    def _supervise(self, job: dict, verify: bool, start: float, backstop: float, out_r: int, err_r: int,
-                   res_r: int) -> dict:
-        """Stream the child's output (capped) until the spawner reports its end; then sweep."""
+    def _supervise(self, job: dict, plan, start: float, backstop: float, out_r: int, err_r: int, req_w: int,
+                   rep_r: int) -> dict:
+        """Stream the child's output (capped) until the spawner reports its end (check mode: run the
+        tests against it first, then stop it); then sweep."""
         import _signal as signal
         import select
 
@@ -323,41 +337,72 @@ class Zygote:
         outputs = {out_r: bytearray(), err_r: bytearray()}
         cap = job["out_cap"]
         poller = select.poll()
-        for fd in (out_r, err_r, self.status_r):  # not the result pipe: no wake-up per test record
+        for fd in (out_r, err_r, self.status_r):
             poller.register(fd, select.POLLIN)
-        over_cap = False
-        report = None
-        while True:
+        state = {"over": False, "report": None}
+
+        def kill_job() -> None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # a new session: its own process group
+            except OSError:
+                pass
+
+        def pump() -> str | None:
+            """Between the checker's waits: read the outputs, notice the child's end."""
             if _read_outputs(outputs, poller, cap):
-                over_cap = True
-                try:
-                    os.killpg(pid, signal.SIGKILL)  # it wrote, so it has its own process group
-                except OSError:
-                    pass
-                break
-            report = self._next_report(None)
-            if report is not None:
+                state["over"] = True
+                kill_job()
+                return "output_limit"
+            if state["report"] is None:
+                state["report"] = self._next_report(None)
+            if state["report"] is not None:
+                return "timeout" if state["report"][2] else "the program's process ended"
+            return None
+
+        checks = None
+        if plan is not None:
+            chan = _checker.Channel(req_w, rep_r, poller, pump, start + job["timeout_s"])
+            checks = self._check(plan, chan)
+            kill_job()  # every test ran (or the program is gone): nothing more is asked of it
+        while state["report"] is None and not state["over"]:
+            if pump():
                 break
             left = backstop - time.monotonic()
             if left <= 0:
                 raise SpawnerDied("the spawner did not report the job's end")
             poller.poll(max(1, int(left * 1000)))
-        if report is None:
-            report = self._next_report(backstop)
-        else:
-            _read_outputs(outputs, poller, cap)  # what the child wrote just before it exited
+        report = state["report"] or self._next_report(backstop)
+        _read_outputs(outputs, poller, cap)  # what the child wrote just before it exited
         duration = time.monotonic() - start
         _, wait_status, timed_out = report
-        channel = _drain(res_r, 1 << 20) if verify else b""
         leftovers = self.sweep(pid)
         if os.WIFSIGNALED(wait_status):
             exit_code = -os.WTERMSIG(wait_status)
         else:
             exit_code = os.WEXITSTATUS(wait_status)
         stderr = bytes(outputs[err_r]).decode("utf-8", "replace")
+        result = {
+            "stdout": bytes(outputs[out_r]).decode("utf-8", "replace"),
+            "stderr": stderr,
+            "duration_s": duration,
+            "leftover_processes": leftovers,
+            "exit_code": exit_code,
+        }
+        if checks is not None:
+            records, note, calls = checks
+            if state["over"]:
+                status = "output_limit"
+            elif note == "timeout" or timed_out and note:
+                status = "timeout"
+            elif note and "MemoryError" in note:
+                status = "memory"
+            else:
+                status = "error" if note else "ok"
+            result.update(status=status, checks="\n".join(records), note=note, calls=calls)
+            return result
         if timed_out:
             status = "timeout"
-        elif over_cap:
+        elif state["over"]:
             status = "output_limit"
         elif exit_code == 0:
             status = "ok"
@@ -365,15 +410,27 @@ class Zygote:
             status = "memory"
         else:
             status = "error"
-        return {
-            "status": status,
-            "exit_code": exit_code,
-            "stdout": bytes(outputs[out_r]).decode("utf-8", "replace"),
-            "stderr": stderr,
-            "duration_s": duration,
-            "leftover_processes": leftovers,
-            "channel": channel.decode("ascii", "replace"),
-        }
+        result["status"] = status
+        return result
+
+    @staticmethod
+    def _check(plan, chan) -> tuple[list[str], str, int]:
+        """Run the plan's tests against the child: first its load report, then the tests."""
+        code, remote, modules, n_tests = plan
+        try:
+            hello = chan.receive()
+        except _checker.ProgramGone:
+            hello = None
+        if type(hello) is tuple and hello[:2] == (0, "ready"):
+            if isinstance(code, str):  # the task's own tests do not compile: no test can pass
+                return [f"F the test program does not compile"] * n_tests, "the test program does not compile", 0
+            records, note = _checker.run_checks(code, remote, modules, n_tests, chan)
+            return records, note, chan.calls
+        if type(hello) is tuple and len(hello) == 4 and hello[1] == "loadfail":
+            note = f"the program failed to load: {str(hello[2])[:60]}: {str(hello[3])[:200]}"
+        else:
+            note = chan.gone or "the program did not start"
+        return [f"F not run"] * n_tests, note, 0
 
     def _next_report(self, deadline: float | None) -> tuple[int, ...] | None:
         """The spawner's next report line as integers: ``(pid,)`` after a fork, ``(pid, wait status,
@@ -524,7 +581,7 @@ def _remove_paths(paths: list[str]) -> None:
         pass
 
 
-_PARTS = struct.Struct(">IIId")  # zygote -> spawner: lengths of the marshalled job, setup and driver code; timeout
+_PARTS = struct.Struct(">Id")  # zygote -> spawner: length of the marshalled job; timeout
 
 
 def _read_outputs(outputs: dict, poller, cap: int) -> bool:
@@ -553,33 +610,16 @@ def _read_outputs(outputs: dict, poller, cap: int) -> bool:
     return over
 
 
-def _drain(fd: int, cap: int) -> bytes:
-    """Everything readable on a non-blocking ``fd`` now, up to ``cap`` bytes."""
-    chunks = []
-    kept = 0
-    while kept < cap:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        if not data:
-            break
-        chunks.append(data[: cap - kept])
-        kept += len(chunks[-1])
-    return b"".join(chunks)
-
-
 def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: str) -> None:
     """The spawner: for each job frame (and the job's own pipe ends, received with it), fork the
     job's child, report ``<pid>``, enforce the wall clock (SIGKILL of the child and its process group
     at the deadline, through a pidfd: never a recycled pid), reap it, report ``<pid> <wait status>
-    <killed>``. Compiles the trusted test code once per distinct text (cached)."""
+    <killed>``. It never holds test code: every job's memory starts as a copy of this process's."""
     import _signal as signal
     import _socket
     import select
 
     _die_with_parent()  # not inherited through fork
-    compiled: dict = {}
     poller = select.poll()
     sock_fd = sock.fileno()
     while True:
@@ -598,20 +638,17 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
             if rest is None:
                 return
             head += rest
-        n_body, n_setup, n_driver, timeout = _PARTS.unpack(head)
-        parts = _read_exact(sock_fd, n_body + n_setup + n_driver)
-        if parts is None:
+        n_body, timeout = _PARTS.unpack(head)
+        body = _read_exact(sock_fd, n_body)
+        if body is None:
             return
-        body = parts[:n_body]
-        setup = _compiled(compiled, parts[n_body:n_body + n_setup], "test_setup.py")
-        driver = _compiled(compiled, parts[n_body + n_setup:], "tests.py")
         job_fds = {"stdin": null_fd, **dict(zip(_child.JOB_FDS[1 : 1 + len(received)], received, strict=True))}
         try:
             pid = os.fork()
         except OSError as exc:
             pid = -(exc.errno or 1)
-        if pid == 0:  # (freeing the cache here would cost ~1 ms of copy-on-write per job; see verifiers/code.py)
-            _child.child_main(body, setup, driver, job_fds, uid, workdir)
+        if pid == 0:
+            _child.child_main(body, job_fds, uid, workdir)
         for fd in received:
             os.close(fd)
         os.write(status_fd, b"%d\n" % pid)
@@ -631,24 +668,6 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
         os.close(pidfd)
         _, wait_status = os.waitpid(pid, 0)
         os.write(status_fd, b"%d %d %d\n" % (pid, wait_status, killed))
-
-
-def _compiled(cache: dict, source: bytes, filename: str):
-    """Trusted test code compiled once (cached); its text when it does not compile (the child then
-    reports the error); ``None`` when empty."""
-    if not source:
-        return None
-    code = cache.get(source)
-    if code is None:
-        text = source.decode("utf-8", "surrogateescape")
-        try:
-            code = compile(text, filename, "exec")
-        except Exception:  # noqa: BLE001
-            return text
-        if len(cache) >= 512:
-            cache.clear()
-        cache[source] = code
-    return code
 
 
 def _die_with_parent() -> None:
@@ -700,7 +719,6 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001
                 pass
-        _child.PLAIN_CHECKS = _child.make_checks(type, isinstance, id)  # a one-job worker builds them in the child
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)

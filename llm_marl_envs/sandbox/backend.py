@@ -29,7 +29,7 @@ from . import _zygote
 BACKENDS = ("bwrap", "unshare", "rlimits")
 ZYGOTE_PATH = Path(_zygote.__file__).resolve()
 SANDBOX_DIR = "/sandbox"  # where bubblewrap shows the worker's three files inside the sandbox
-SANDBOX_FILES = ("_zygote.py", "_child.py", "_seccomp.py")
+SANDBOX_FILES = ("_zygote.py", "_child.py", "_seccomp.py", "_codec.py", "_checker.py")
 WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
 SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm:/run/lock"  # host dirs a job's uid could write without bwrap; cleaned after each job
 PRIVATE_DIRS = "/tmp:/dev/shm:/dev/mqueue"  # bwrap's own copies: emptied after each job (all but the work dir)

