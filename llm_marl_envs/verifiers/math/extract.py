@@ -9,9 +9,10 @@ Order (the first rule that finds something wins):
    **no answer**: earlier boxes and numbers are not used.
 3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
    its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
-   it is a sentence, and the answer is read inside it by rule 4 (here ``34``); a sentence with no math
-   in it (``Monday``, ``Alice and Bob``) or with a negation (``The answer is not 5``) is the answer as
-   it stands (then it matches only a gold written the same way).
+   it is a sentence, and the answer is the one value it states: its only math span or number, not
+   counting spans that are a lone variable (here ``34``). A sentence that states no value or several
+   (``Monday``, ``either 12 or 34``), or has a negation (``The answer is not 5``), is the answer as it
+   stands (then it matches only a gold written the same way).
 4. The last math span (``$…$``, ``\\(…\\)``, display math) that looks like math, or the last number in
    the text (integers with separators, decimals, ``a/b``), whichever comes later; a number on the
    right-hand side of an equation with variables is skipped (``3x - y + 13 = 0`` does not give ``0``;
@@ -276,11 +277,32 @@ def extract_answer(response: str) -> tuple[str | None, str]:
     marked = _after_marker(text)
     if marked:
         if starts_with_prose(marked) and not _NEGATION_RE.search(marked):  # "Final Answer: The largest $n$ is 34."
-            found, how = _last_math_or_number(_after_marker(text, sentence=True) or marked)
+            found = _the_one_value(_after_marker(text, sentence=True) or marked)
             if found is not None:
                 return found, "marker_sentence"
         return marked, "marker"
     return _last_math_or_number(text)
+
+
+_LONE_VARIABLE_RE = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?")
+
+
+def _the_one_value(sentence: str) -> str | None:
+    """The one value a sentence states: its only math span or number, not counting spans that are a
+    lone variable (``The largest $n$ is 34`` -> ``34``); ``None`` when it states none or several
+    (``either 12 or 34``)."""
+    values: list[str] = []
+    rest = []
+    pos = 0
+    for m in _INLINE_MATH_RE.finditer(sentence):
+        inner = next(g for g in m.groups() if g is not None).strip()
+        rest.append(sentence[pos : m.start()])
+        pos = m.end()
+        if inner and not _LONE_VARIABLE_RE.fullmatch(inner):
+            values.append(inner)
+    rest.append(sentence[pos:])
+    values += [n.group(0) for n in _NUMBER_RE.finditer(" ".join(rest))]
+    return values[0] if len(values) == 1 and _span_is_math(values[0]) else None
 
 
 def _last_math_or_number(text: str) -> tuple[str | None, str]:
