@@ -49,7 +49,36 @@ from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 
 from .chat import ActMixin, render_chat
 
-__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "process_logits", "request_seed", "sample_inverse_cdf", "tokens_within"]
+__all__ = ["HFPolicy", "HFRoleView", "auto_device_dtype", "check_model_path", "process_logits", "request_seed",
+           "sample_inverse_cdf", "tokens_within"]
+
+MODEL_FOLDER = ("a model folder holds config.json, the weights (*.safetensors or pytorch_model.bin) and the "
+                "tokenizer files (tokenizer.json or tokenizer.model, with tokenizer_config.json)")
+
+
+def check_model_path(path: str | Path) -> Path:
+    """``path`` as a local model folder, or one ``FileNotFoundError`` line saying what is wrong and
+    what a model folder must contain (models are never downloaded at run time)."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(f"model path {str(path)!r} does not exist; {MODEL_FOLDER}")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model path {str(path)!r} is a file, not a folder; {MODEL_FOLDER}")
+    missing = [] if (folder / "config.json").is_file() else ["config.json"]
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("pytorch_model*.bin")):
+        missing.append("weights")
+    if missing:
+        raise FileNotFoundError(f"model path {str(path)!r} is not a model folder (no {' and no '.join(missing)}); "
+                                f"{MODEL_FOLDER}")
+    return folder
+
+
+def _cache_keyword() -> str:
+    """The forward-pass keyword of the KV cache: ``cache`` in transformers >= 5.x, where
+    ``past_key_values`` is deprecated (and warned about at every load), else ``past_key_values``."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) else "past_key_values"
 
 
 def auto_device_dtype(device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
@@ -163,7 +192,7 @@ class HFPolicy(ActMixin):
 
         self.device, self.dtype = auto_device_dtype(device, dtype)
         if isinstance(model_or_path, (str, Path)):
-            path = str(model_or_path)
+            path = str(check_model_path(model_or_path))
             tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
         else:
@@ -171,6 +200,8 @@ class HFPolicy(ActMixin):
             if tokenizer is None:
                 raise ValueError("pass the tokenizer together with a model object")
             if isinstance(tokenizer, (str, Path)):
+                if not Path(tokenizer).expanduser().exists():
+                    raise FileNotFoundError(f"tokenizer path {str(tokenizer)!r} does not exist; {MODEL_FOLDER}")
                 tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.tokenizer = tokenizer
@@ -180,6 +211,7 @@ class HFPolicy(ActMixin):
         self.stats = {"prefills": 0, "prefill_tokens": 0}
         self.default_role = role
         self._torch = torch
+        self._cache_kw = _cache_keyword()
         self.eos_ids = self._eos_ids()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
         self.adapter_roles: list[str] = []
@@ -362,8 +394,8 @@ class HFPolicy(ActMixin):
                 chosen, mask, next_pos = chosen[keep_t], mask[keep_t], next_pos[keep_t]
             mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], dim=1)
             out = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                             past_key_values=cache, use_cache=True)
-            cache, logits = out.past_key_values, out.logits[:, -1, :]
+                             use_cache=True, **{self._cache_kw: cache})
+            cache, logits = getattr(out, self._cache_kw), out.logits[:, -1, :]
             next_pos = next_pos + 1
 
         for row in rows:
@@ -386,14 +418,14 @@ class HFPolicy(ActMixin):
             prefix = torch.tensor([unique[0][:shared]], device=self.device)
             out = self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix),
                              position_ids=torch.arange(shared, device=self.device)[None], use_cache=True)
-            cache = out.past_key_values
+            cache = getattr(out, self._cache_kw)
             cache.batch_select_indices(torch.zeros(len(unique), dtype=torch.long, device=self.device))
             input_ids, suffix_mask = self._left_pad([p[shared:] for p in unique])
             positions = shared + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
             mask = torch.cat([torch.ones((len(unique), shared), dtype=suffix_mask.dtype, device=self.device),
                               suffix_mask], dim=1)
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True)
+                             use_cache=True, **{self._cache_kw: cache})
             self.stats["prefill_tokens"] += shared + sum(len(p) - shared for p in unique)
         else:
             input_ids, mask = self._left_pad(unique)
@@ -401,7 +433,7 @@ class HFPolicy(ActMixin):
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
             self.stats["prefill_tokens"] += sum(len(p) for p in unique)
         self.stats["prefills"] += len(unique)
-        return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1]
+        return getattr(out, self._cache_kw), out.logits[:, -1, :], mask, positions[:, -1]
 
     def _left_pad(self, sequences: list[list[int]]) -> tuple[Any, Any]:
         """``[B, W]`` input ids and attention mask, sequences right-aligned (left padding)."""

@@ -12,7 +12,10 @@ Conventions shared by every scripted policy:
 
 - results are prompt-major (all ``params.n`` samples of prompt 0 first);
 - ``params.stop`` truncates at the first stop string (``finish_reason="stop"``), ``params.max_tokens``
-  counts *characters* (truncation gives ``finish_reason="length"``);
+  counts *characters* (truncation gives ``finish_reason="length"``), except for :class:`OracleAgent`,
+  which ignores the length limit: it is the ceiling a perfect team reaches, and a gold program cut
+  at a model's token budget (HumanEval's longest are thousands of characters) would measure the
+  limit, not the env (so the oracle scores 1.0 on every env and task source with any settings);
 - ``token_ids`` is empty and ``logprobs`` is ``None`` (no tokenizer, no distribution);
 - ``calls`` counts ``generate`` calls, ``prompts_seen`` counts conversations received and
   ``batch_sizes`` lists the size of every call, so tests can prove that a runner batches.
@@ -80,6 +83,9 @@ def apply_stop_and_length(text: str, stop: Sequence[str], max_chars: int) -> tup
 class ScriptedPolicy(ActMixin):
     """Base class: subclasses implement ``respond(conversation, index, sample, params) -> str``."""
 
+    limits_length = True
+    """Whether ``params.max_tokens`` (counted in characters) truncates the text."""
+
     def __init__(self) -> None:
         self.calls = 0
         self.prompts_seen = 0
@@ -97,7 +103,9 @@ class ScriptedPolicy(ActMixin):
         raw = self._respond_batch(prompts, params)
         out = []
         for text in raw:
-            text, reason = apply_stop_and_length(str(text), params.stop, params.max_tokens)
+            text = str(text)
+            limit = params.max_tokens if self.limits_length else len(text)
+            text, reason = apply_stop_and_length(text, params.stop, limit)
             out.append(Generation(text=text, token_ids=[], logprobs=None, finish_reason=reason))
         return out
 
@@ -126,10 +134,12 @@ class OracleAgent(ScriptedPolicy):
     dict lookup of the user message (or of any of its paragraphs), falling back to a substring
     search of every task prompt in the user message, then in the whole conversation (longest
     prompt first, so that a prompt that is a prefix of another does not win). Unknown prompts get
-    ``unknown`` (default: empty text).
+    ``unknown`` (default: empty text). ``params.max_tokens`` does not truncate the gold answer
+    (see the module docstring); stop strings still apply.
     """
 
     MAX_TASKS = 200_000
+    limits_length = False
 
     def __init__(self, tasks: Iterable[Task], *, unknown: str = "") -> None:
         super().__init__()

@@ -1,21 +1,26 @@
 """``llm-marl train``: train agents with a credit-assignment learner.
 
 Every :class:`~algorithms.config.TrainConfig` field is an option (``--lr 3e-5``,
-``--estimator-kwargs '{"std_normalize": false}'``, ``--fanout 2,4``); ``--preset c3_table3`` starts
-from a paper preset, ``--config run.toml`` loads a file over it, and options override both; ``--set key=value`` is the generic form. ``--list`` prints the
-registered learners.
+``--estimator-kwargs '{"std_normalize": false}'``, ``--fanout 2,4``); ``--preset testbed`` (or a paper
+preset such as ``c3_table3``) starts from a named preset, ``--config run.toml`` loads a file over it,
+and options override both; ``--set key=value`` is the generic form. ``--list`` prints the registered
+learners and presets.
 
-    llm-marl train --learner c3 --backend tiny --iterations 2 --out-dir runs/demo
+    llm-marl train --preset testbed --learner c3 --iterations 20 --out-dir runs/first   # learns on a CPU
+
+Ctrl-C stops with one line naming the last checkpoint and how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import typing
 from dataclasses import MISSING, fields
+from typing import Any
 
-from .config import TrainConfig, field_types, parse_field, read_fields
+from .config import SUPPORTED_FORMATS, TrainConfig, field_types, parse_field, read_fields
 
 
 def _doc_of_fields() -> dict[str, str]:
@@ -35,10 +40,12 @@ def _doc_of_fields() -> dict[str, str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config``, ``--set``, ``--list`` and one option per TrainConfig field."""
-    parser.add_argument("--preset", help="start from a named paper preset (algorithms.presets.PRESETS)")
-    parser.add_argument("--config", help="a .json or .toml file of TrainConfig fields (options override it)")
+    parser.add_argument("--preset", help="start from a named preset (algorithms.presets.PRESETS: 'testbed' learns "
+                        "on a CPU in minutes; c3_table3, c3_release, ccpo_v1 are the papers' settings)")
+    parser.add_argument("--config", help=f"a file of TrainConfig fields ({', '.join(SUPPORTED_FORMATS)}); options "
+                        "override it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field")
-    parser.add_argument("--list", action="store_true", help="list the registered learners and exit")
+    parser.add_argument("--list", action="store_true", help="list the registered learners and presets, and exit")
     docs = _doc_of_fields()
     types = field_types()
     for f in fields(TrainConfig):
@@ -53,27 +60,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the config, train, print the last record; returns 0 on success."""
-    if args.list:
-        from .learners import LEARNERS
-
-        for name, learner in LEARNERS.items():
-            print(f"{name:10s} plan={learner.plan:14s} estimator={learner.estimator:6s} {learner.description}")
-        return 0
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's config: defaults < ``--preset`` < ``--config`` file < per-field options < ``--set``."""
     cfg = TrainConfig()
     if args.preset:
         from .presets import preset_config
 
         cfg = preset_config(args.preset)
     if args.config:
-        cfg = cfg.with_overrides(read_fields(args.config))
+        cfg = cfg.with_overrides(read_fields(args.config), source=f"config file {args.config}")
     overrides = {f.name: parse_field(f.name, getattr(args, f.name)) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
-    cfg = cfg.with_overrides(overrides).with_overrides(list(args.set))
+    return cfg.with_overrides(overrides).with_overrides(list(args.set))
+
+
+def interrupted_message(trainer: Any, cfg: TrainConfig) -> str:
+    """The one line printed on Ctrl-C: where the last checkpoint is and how to resume."""
+    if trainer is None:
+        return "llm-marl train: interrupted before training started; nothing was written"
+    done = getattr(trainer, "checkpoint_iteration", None)
+    path = trainer.checkpoint_path
+    if done is None or not path.exists():
+        return (f"llm-marl train: interrupted at iteration {trainer.iteration}/{cfg.iterations}; no checkpoint yet "
+                f"(one every --save-every {cfg.save_every} iterations); metrics so far: {trainer.out_dir / 'metrics.jsonl'}")
+    return (f"llm-marl train: interrupted at iteration {trainer.iteration}/{cfg.iterations}; last checkpoint {path} "
+            f"(iteration {done}); resume by running the same command again (resume is on by default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config, train, print the last record; returns 0 on success, 130 on Ctrl-C."""
+    if args.list:
+        from .learners import LEARNERS
+        from .presets import PRESETS
+
+        for name, learner in LEARNERS.items():
+            print(f"{name:10s} plan={learner.plan:14s} estimator={learner.estimator:6s} {learner.description}")
+        print("presets: " + ", ".join(PRESETS.names()))
+        return 0
+    cfg = build_config(args)
     from .trainer import Trainer
 
-    result = Trainer(cfg).train()
+    trainer = None
+    try:
+        trainer = Trainer(cfg)
+        result = trainer.train()
+    except KeyboardInterrupt:
+        print(interrupted_message(trainer, cfg), file=sys.stderr)
+        return 130
     last = result.history[-1] if result.history else {}
     print(json.dumps({k: v for k, v in last.items() if not k.startswith(("loss/", "estimator/"))}, indent=1))
     print(f"metrics: {result.out_dir / 'metrics.jsonl'}")

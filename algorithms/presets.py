@@ -1,7 +1,8 @@
-"""Named hyperparameter presets of the papers' settings (pitfall P8: release scripts drift from the
+"""Named hyperparameter presets: the papers' settings (pitfall P8: release scripts drift from the
 papers' tables, so each setting is spelled out once, explicitly).
 
     cfg = preset_config("c3_table3", model="/models/Qwen2.5-3B-Instruct", tasks="math")
+    cfg = preset_config("testbed", learner="grpo")      # the CPU testbed: learns in minutes
 
 Presets set :class:`~algorithms.config.TrainConfig` fields only; anything the project does
 differently from the reference code is named in the comment next to it (e.g. KL is a loss term
@@ -37,6 +38,16 @@ PRESETS.register("ccpo_v1", {
     "learner": "ccpo_v1", "budget": 8, "lr": 1e-6, "ppo_epochs": 1, "clip_eps": 0.2, "dual_clip": 3.0,
     "loss": "ppo_sequence", "max_grad_norm": 1.0, "kl_coef": 0.0, "max_tokens": 2048, "temperature": 1.0,
     "estimator_kwargs": {"alternate_every": 10, "alternation": "v1"},
+})
+
+# The CPU testbed (algorithms.testbed: a 1M-parameter model supervised on `arith` as the compact envs
+# render it, partly competent, so every learner has signal): the settings it was trained for, and a
+# schedule that shows learning on two CPU cores in minutes. Not a paper setting.
+PRESETS.register("testbed", {
+    "learner": "c3", "backend": "testbed", "env_kwargs": {"prompt_style": "compact"},
+    "task_kwargs": {"difficulty": 1, "max_operand": 9}, "budget": 8, "tasks_per_iter": 8, "iterations": 20,
+    "eval_every": 5, "n_eval": 48, "eval_k": 4, "max_tokens": 48, "lr": 1e-4, "micro_batch_size": 64,
+    "temperature": 1.0,
 })
 
 

@@ -53,7 +53,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .critic import TextCritic, critic_targets, fit_critic
-from .diagnostics import leak_rate
+from .diagnostics import leak_rate, write_credit_log
 from .estimators import ESTIMATORS, critic_kind
 from .evaluation import evaluate, normalize_prompt
 from .learners import LEARNERS
@@ -178,7 +178,7 @@ class Trainer:
                 self._log(record)
                 warning = self.signal_watch.update(record)
                 if warning:
-                    _say(cfg, warning)
+                    _say(cfg, warning, always=True)
                 if (cfg.save_every and self.iteration % cfg.save_every == 0) or self.iteration == cfg.iterations:
                     _phase(bar, "saving checkpoint")
                     self.save_checkpoint()
@@ -206,6 +206,7 @@ class Trainer:
             batch = batch.with_values(self.critic.predict(batch))
         credits = self.estimator.fn(batch, self.est_config, self.estimator_state)
         self.estimator_state = credits.state
+        write_credit_log(self.out_dir, batch, credits, iteration)  # the credits trained on, for the diagnostics
         stats: dict[str, Any] = {f"estimator/{k}": v for k, v in credits.stats.items()}
         if self.critic is not None:
             targets = critic_targets(self.critic_kind, batch, credits.returns)
@@ -414,9 +415,9 @@ def _apply_learner_defaults(cfg: TrainConfig, loss_kwargs: Mapping[str, Any]) ->
     return cfg.with_overrides(changes) if changes else cfg
 
 
-def _say(cfg: TrainConfig, line: str) -> None:
-    """One status line on stderr (above the progress bar), when progress output is on."""
-    if not cfg.progress:
+def _say(cfg: TrainConfig, line: str, *, always: bool = False) -> None:
+    """One status line on stderr (above the progress bar), when progress output is on (or ``always``)."""
+    if not (cfg.progress or always):
         return
     import sys
 
