@@ -12,7 +12,7 @@ import pytest
 
 from llm_marl_envs.tasks import DatasetNotFoundError, load_tasks
 from llm_marl_envs.verifiers import verify_math
-from llm_marl_envs.verifiers.math_normalize import normalize_answer
+from llm_marl_envs.verifiers.math.normalize import normalize_answer
 
 CASES_FILE = Path(__file__).parent / "data" / "math_cases.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -118,10 +118,11 @@ def test_real_datasets_when_present():
 def test_reasoning_gym_adapter_counts_only_a_full_score(monkeypatch):
     pytest.importorskip("reasoning_gym")
     from llm_marl_envs.verifiers import get_verifier
-    from llm_marl_envs.verifiers.math_rgym import reasoning_gym_dataset
+    from llm_marl_envs.verifiers.reasoning_gym import reasoning_gym_dataset
 
     src = load_tasks("reasoning_gym", dataset="basic_arithmetic", n=4, seed=3)
     assert len(src) == 4 and src[0].kind == "math" and src[0].id == "rg-basic_arithmetic-3-0"
+    assert src[0].metadata["verifier"] == "reasoning_gym"  # scored by its own registered verifier
     assert [t.prompt for t in src] == [t.prompt for t in load_tasks("reasoning_gym", dataset="basic_arithmetic", n=4, seed=3)]
     verifier = get_verifier("math")
     good = [f"<answer>{t.answer}</answer>" for t in src]

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from llm_marl_envs.types import Task, Verdict
 from llm_marl_envs.verifiers import VERIFIERS, get_verifier, verify_math
 from llm_marl_envs.verifiers.math import MATH_VERIFIER, MathVerifier, answer_key, clear_cache
-from llm_marl_envs.verifiers.math_equiv import TooBig, exact_value
-from llm_marl_envs.verifiers.math_extract import extract_answer, last_boxed
-from llm_marl_envs.verifiers.math_normalize import normalize_answer
-from llm_marl_envs.verifiers.math_parser import MAX_CHARS, ParseError, parse_answer
-from llm_marl_envs.verifiers.math_pool import SymbolicPool
+from llm_marl_envs.verifiers.math.equiv import TooBig, exact_value
+from llm_marl_envs.verifiers.math.extract import extract_answer, last_boxed
+from llm_marl_envs.verifiers.math.normalize import normalize_answer
+from llm_marl_envs.verifiers.math.parse import MAX_CHARS, ParseError, parse_answer
+from llm_marl_envs.verifiers.math.pool import SymbolicPool
 
 # -- extraction ---------------------------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ SURDS = [
 
 @pytest.mark.parametrize(("a", "b", "equal"), SURDS)
 def test_exact_radicals_and_pi(a, b, equal):
-    from llm_marl_envs.verifiers.math_surd import surd_value
+    from llm_marl_envs.verifiers.math.surd import surd_value
 
     assert (surd_value(parse_answer(a)) == surd_value(parse_answer(b))) is equal
     v = verify_math(rf"\boxed{{{b}}}", a)
@@ -291,7 +291,7 @@ def test_answer_keys_group_equal_values():
 def test_forked_child_gets_its_own_pool():
     import multiprocessing as mp
 
-    from llm_marl_envs.verifiers.math_pool import get_pool
+    from llm_marl_envs.verifiers.math.pool import get_pool
 
     parent_pool = get_pool()
     assert verify_math(r"\boxed{(x+1)^2}", "x^2+2x+1").correct
