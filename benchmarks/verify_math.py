@@ -10,7 +10,8 @@ interpreter; a dev-only dependency). Workloads:
     ``<<...>>`` annotations, ending in ``#### n``), plus the same solution with a wrong final number;
 (b) MATH-500-style responses: every MATH-500 reference solution (LaTeX chain of thought ending in
     ``\\boxed{}``), plus the same solution whose last ``\\boxed{}`` holds another problem's answer;
-(c) the labelled corpus ``tests/data/math_cases.jsonl``.
+(c) the labelled corpus ``tests/data/math_cases.jsonl`` (agreement also reported on its issue-15 cases,
+    the rows with a ``cause`` field).
 
 Each system gets the gold as a string; math-verify gets it wrapped in ``$…$`` (bare LaTeX golds parse
 to nothing in math-verify, see shared/reference/verifiers.md) and parsed once, outside the timed loop.
@@ -176,8 +177,14 @@ def main() -> int:
         row["speedup"] = row["verify_math"]["calls_per_s"] / row["math_verify"]["calls_per_s"]
         if name == "c_corpus":
             hacks = [i for i, r in enumerate(rows) if r["category"] in ("reward_hack", "pathological")]
+            issue15 = [i for i, r in enumerate(rows) if "cause" in r]  # issue 15's cases (real-output misses)
             for system in ("verify_math", "math_verify"):
                 row[system]["reward_hack_false_positives"] = sum(verdicts[system][i] and not rows[i]["expected"] for i in hacks)
+                row[system]["issue15"] = {
+                    "n": len(issue15),
+                    "agreement": sum(verdicts[system][i] == rows[i]["expected"] for i in issue15) / max(1, len(issue15)),
+                    "false_positives": sum(verdicts[system][i] and not rows[i]["expected"] for i in issue15),
+                }
                 row[system]["wrong_on"] = [
                     {"gold": rows[i]["gold"], "response": rows[i]["response"][-80:], "expected": rows[i]["expected"]}
                     for i in range(len(rows)) if verdicts[system][i] != rows[i]["expected"]
@@ -203,6 +210,12 @@ def main() -> int:
     c = results["c_corpus"]
     print(f"reward-hack/pathological cases accepted: verify_math {c['verify_math']['reward_hack_false_positives']}, "
           f"math-verify {c['math_verify']['reward_hack_false_positives']}")
+    i15 = c["verify_math"]["issue15"], c["math_verify"]["issue15"]
+    print(f"issue-15 cases (n={i15[0]['n']}): verify_math agreement {i15[0]['agreement']:.1%} ({i15[0]['false_positives']} FP), "
+          f"math-verify {i15[1]['agreement']:.1%} ({i15[1]['false_positives']} FP)")
+    with open("/proc/loadavg") as f:
+        results["loadavg_at_end"] = f.read().split()[:3]
+    print(f"load average at the end: {' '.join(results['loadavg_at_end'])}")
     out = ROOT / "benchmarks" / "results" / "verify_math.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
