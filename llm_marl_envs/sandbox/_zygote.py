@@ -133,7 +133,19 @@ PRELOAD = (
 PRELOAD_EXTRA = (
     "threading", "statistics", "json", "hashlib", "subprocess", "socket", "ctypes", "unittest", "dataclasses",
     "enum", "pathlib", "textwrap", "contextlib", "queue", "tempfile", "shutil", "glob", "pprint",
-    "multiprocessing", "abc",
+    "multiprocessing", "abc", "unicodedata", "stringprep", "string", "base64", "binascii", "zlib", "bz2", "lzma",
+    "csv", "calendar", "locale", "gettext", "uuid", "secrets", "hmac", "difflib", "doctest", "inspect", "ast",
+    "dis", "tokenize", "keyword", "weakref", "types", "warnings", "numbers", "graphlib", "html", "urllib.parse",
+    "email", "zoneinfo", "sqlite3", "gzip", "zipfile", "tarfile", "io", "codecs", "pickle", "copyreg", "shlex",
+    "argparse", "optparse", "getopt", "platform", "sysconfig", "timeit", "cProfile", "pstats", "trace",
+    "concurrent.futures", "asyncio", "selectors", "ipaddress", "mmap", "sched", "contextvars", "reprlib",
+    # text codecs looked up by name at run time ("é".encode("cp1252")): the job's uid could not load them
+    *(f"encodings.{name}" for name in (
+        "ascii", "latin_1", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be",
+        "utf_7", "cp1252", "cp1251", "cp1250", "cp437", "cp850", "cp866", "iso8859_2", "iso8859_15", "koi8_r",
+        "mac_roman", "unicode_escape", "raw_unicode_escape", "idna", "punycode", "hex_codec", "base64_codec",
+        "rot_13", "charmap", "big5", "gbk", "gb2312", "shift_jis", "euc_jp", "euc_kr", "cp932", "cp949", "cp950",
+        "aliases")),
 )
 
 
