@@ -136,3 +136,17 @@ def test_the_marker_search_agrees_with_a_full_scan():
     for text in texts:
         found = extract._last_marker(text)
         assert (found and found.span()) == full_scan(text), text
+
+
+def test_a_task_naming_an_unknown_verifier_scores_error_not_an_exception():
+    task = Task(id="t", kind="math", prompt="p", answer="5", metadata={"verifier": "no-such-verifier"})
+    ok = Task(id="u", kind="math", prompt="p", answer="5")
+    v = get_verifier("math").verify(r"\boxed{5}", task)
+    assert (v.correct, v.status) == (False, "error") and "no-such-verifier" in v.detail
+    batch = get_verifier("math").verify_many([r"\boxed{5}", r"\boxed{5}"], [task, ok])
+    assert [(b.correct, b.status) for b in batch] == [(False, "error"), (True, "ok")]
+
+
+def test_an_empty_box_inside_answer_tags_is_no_answer():
+    assert verify_math(r"<answer>\boxed{}</answer>", "5").status == "no_answer"
+    assert verify_math(r"<answer>\boxed{5}</answer>", "5").correct

@@ -51,7 +51,8 @@ def verifier_for_task(task: Task) -> Verifier:
 
 
 def delegated(task: Task, me: Verifier) -> Verifier | None:
-    """The verifier ``task`` names in ``metadata["verifier"]`` when it is not ``me``, else ``None``."""
+    """The verifier ``task`` names in ``metadata["verifier"]`` when it is not ``me``, else ``None``
+    (``KeyError`` when the name is not registered)."""
     name = task.metadata.get("verifier") if isinstance(task.metadata, dict) else None
     if not isinstance(name, str) or not name:
         return None
@@ -68,10 +69,14 @@ def verify_many_by_task(
     if len(responses) != len(tasks):
         raise ValueError(f"{len(responses)} responses for {len(tasks)} tasks")
     groups: dict[int, tuple[Verifier | None, list[int]]] = {}
-    for i, task in enumerate(tasks):
-        other = delegated(task, me)
-        groups.setdefault(id(other), (other, []))[1].append(i)
     out: list[Verdict | None] = [None] * len(tasks)
+    for i, task in enumerate(tasks):
+        try:
+            other = delegated(task, me)
+        except KeyError as e:  # the task names a verifier nobody registered
+            out[i] = Verdict(False, 0.0, "error", None, str(e).strip('"')[:300])
+            continue
+        groups.setdefault(id(other), (other, []))[1].append(i)
     for other, idx in groups.values():
         rs, ts = [responses[i] for i in idx], [tasks[i] for i in idx]
         verdicts = own(rs, ts) if other is None else other.verify_many(rs, ts)

@@ -267,7 +267,10 @@ def extract_answer(response: str) -> tuple[str | None, str]:
     start = lower.rfind("<answer>", 0, close) if close >= 0 else -1
     if start >= 0:
         inner = text[start + len("<answer>") : close]
-        found = last_boxed(inner) or _after_marker(inner) or inner.strip()
+        state, box = last_box_state(inner)
+        if state in ("empty_box", "unclosed_box"):
+            return None, state
+        found = box or _after_marker(inner) or inner.strip()
         return (found.strip() or None), "tag"
     state, box = last_box_state(text)
     if state == "boxed":

@@ -95,7 +95,8 @@ def decide(sympy, build, a, b) -> str:
 def main() -> None:
     init = json.loads(sys.stdin.readline() or "{}")
     for p in reversed(init.get("sys_path", [])):
-        if p not in sys.path and not os.path.isfile(os.path.join(p, "worker.py")):
+        here = os.path.dirname(os.path.abspath(__file__))  # never this package's own folder
+        if p not in sys.path and os.path.abspath(p) != here:
             sys.path.insert(0, p)
     memory_mb = int(init.get("memory_mb", 0))
     if memory_mb > 0:
