@@ -26,6 +26,9 @@ def test_pyproject_license_is_an_spdx_string_with_a_setuptools_that_reads_it():
     assert data["project"]["license"] == "Apache-2.0"
     (setuptools,) = [r for r in data["build-system"]["requires"] if r.startswith("setuptools")]
     assert setuptools.replace(" ", "") == "setuptools>=77"  # the first to read SPDX strings
+    # a flat layout mapped to the root: editable installs are a silent .pth, not the meta-path
+    # finder that prints an "Editable installation" warning
+    assert data["tool"]["setuptools"]["package-dir"] == {"": "."}
 
 
 def _report(cuda: bool) -> dict:
