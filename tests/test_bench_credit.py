@@ -13,7 +13,16 @@ import pytest
 from algorithms.bench.credit import benchmark_tasks, run_credit_benchmark, topology_name
 from algorithms.bench.holdout import OverlapError, check_disjoint, disjoint_tasks, normalize_prompt
 from algorithms.bench.presets import LEARNERS, PRESETS, get_preset
-from algorithms.bench.report import markdown_table, mean_std, summarize
+from algorithms.bench.report import (
+    accuracy_ci,
+    baseline_rows,
+    difference_ci,
+    markdown_table,
+    mean_std,
+    noise_line,
+    noise_verdicts,
+    summarize,
+)
 from algorithms.testbed import TestbedConfig
 from llm_marl_envs.tasks import load_tasks
 from llm_marl_envs.types import Task
@@ -74,31 +83,57 @@ def test_every_learner_updates_every_role_at_every_step(tmp_path):
         assert est.alternate_every == 0, name
 
 
-def _fake_run(topo: str, learner: str, seed: int, greedy: float) -> dict:
+def _fake_run(topo: str, learner: str, seed: int, greedy: float, start: float = 0.1) -> dict:
     curve = [
-        {"iteration": 0, "evaluator_calls": 0, "generated_tokens": 0, "greedy": 0.1, "pass_at_1": 0.1, "pass_at_k": 0.2},
+        {"iteration": 0, "evaluator_calls": 0, "generated_tokens": 0, "greedy": start, "pass_at_1": start,
+         "pass_at_k": start + 0.1},
         {"iteration": 2, "evaluator_calls": 64, "generated_tokens": 900, "greedy": greedy, "pass_at_1": greedy,
          "pass_at_k": greedy + 0.1},
     ]
-    final = {**curve[-1], "optimizer_steps": 2, "wall_s": 1.0, "fidelity": 0.5, "within_group_var": 0.01,
-             "influence": 0.1}
+    final = {**curve[-1], "optimizer_steps": 2, "wall_s": 1.0, "fidelity": 0.123456789, "within_group_var": 0.01,
+             "influence": 0.1, "null_fidelity": 0.01, "upstream_entropy": 0.69}
     return {"topology": topo, "learner": learner, "seed": seed, "curve": curve, "final": final}
 
 
-def test_summary_and_table_report_mean_and_std_over_seeds(tmp_path):
+def test_accuracy_interval_includes_task_sampling_and_seed_variation():
+    one = accuracy_ci([0.25, 0.25], 32)  # no seed spread: the binomial over 32 tasks alone
+    assert one["mean"] == 0.25 and one["hi"] - one["mean"] == pytest.approx(1.959964 * (0.25 * 0.75 / 32) ** 0.5, rel=1e-6)
+    seeds = accuracy_ci([0.2, 0.3], 10**9)  # many tasks: the seed spread alone, Student t with 1 dof
+    assert seeds["hi"] - seeds["mean"] == pytest.approx(12.7062 * np.std([0.2, 0.3], ddof=1) / 2 ** 0.5, rel=1e-4)
+    both = accuracy_ci([0.2, 0.3], 32)
+    assert both["hi"] - both["mean"] == pytest.approx(np.hypot(both["task_half"], both["seed_half"]))
+    assert both["lo"] == 0.0 and both["hi"] <= 1.0  # clipped
+    single = accuracy_ci([0.5], 32)
+    assert np.isnan(single["seed_half"]) and single["lo"] < 0.5 < single["hi"]
+    d = difference_ci([0.5, 0.5], [0.3, 0.3], 10**6)
+    assert d["mean"] == pytest.approx(0.2) and d["lo"] > 0
+
+
+def test_summary_and_table_report_intervals_and_seeds(tmp_path):
     from algorithms.bench.report import plot_diagnostics, plot_learning_curves
 
     runs = [_fake_run("MathDyad", lr, s, 0.2 + 0.1 * s) for lr in LEARNERS for s in (0, 1)]
-    summary = summarize(runs)
+    summary = summarize(runs, n_tasks=32)
     cell = summary["MathDyad"]["c3"]["greedy"]
     assert cell["n"] == 2 and cell["mean"] == pytest.approx(0.25) and cell["std"] == pytest.approx(np.std([0.2, 0.3], ddof=1))
-    table = markdown_table(summary, baseline={"MathDyad": {"greedy": mean_std([0.1, 0.1])}}, k=4)
+    table = markdown_table(summary, baseline=baseline_rows(runs, n_tasks=32), k=4)
     lines = table.splitlines()
-    assert len(lines) == 2 + 1 + len(LEARNERS) and "pass@4" in lines[0]
-    assert "| MathDyad | c3 | 0.250 ± 0.071 |" in table and "SFT (no RL)" in table
+    assert len(lines) == 2 + 1 + len(LEARNERS) and "pass@4" in lines[0] and "seeds" in lines[0]
+    assert "wall" not in lines[0]  # wall time measures the machine: kept in results.json only
+    assert f"| MathDyad | c3 | 2 | 0.250 [{cell['lo']:.3f}, {cell['hi']:.3f}] |" in table and "SFT (no RL)" in table
+    assert "0.123 ±" in table and "0.1234" not in table  # short numbers
     paths = plot_learning_curves(runs, tmp_path) + [plot_diagnostics(summary, tmp_path)]
     for p in paths:
         assert p.exists() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_noise_line_says_whether_any_learner_moved_from_the_start():
+    flat = [_fake_run("MathDyad", lr, s, 0.1 + 0.01 * s) for lr in LEARNERS for s in (0, 1)]
+    line = noise_line(noise_verdicts(flat, n_tasks=32))
+    assert line.startswith("No learner differs from the SFT start beyond noise")
+    moved = [_fake_run("MathDyad", "c3", s, 0.9) for s in (0, 1, 2)] + [_fake_run("MathDyad", "grpo", s, 0.1) for s in (0, 1, 2)]
+    line = noise_line(noise_verdicts(moved, n_tasks=200))
+    assert line.startswith("Beyond noise") and "c3 greedy +0.800" in line and "grpo" not in line
 
 
 def test_mean_std_ignores_missing_values():
@@ -122,9 +157,13 @@ def test_toy_benchmark_end_to_end(tmp_path, monkeypatch):
         assert run["final"]["evaluator_calls"] == preset.budget * preset.tasks_per_iter * preset.iterations
         assert run["final"]["optimizer_steps"] == preset.iterations
         assert [p["iteration"] for p in run["curve"]] == [0, 1]
-        assert run["diagnostics"]["buckets"] >= 1
-        assert {"c3", "grpo", "random"} <= set(run["diagnostics"]["methods"])
+        diag = run["diagnostics"]
+        assert diag["buckets"] == 1 and diag["credit_iteration"] == preset.iterations  # the credits it trained on
+        assert {"fidelity", "null_fidelity", "within_group_var", "influence", "upstream_entropy"} <= set(diag)
+    assert data["partial"] is False and data["runs_total"] == len(LEARNERS)
+    assert "mappo" in {r["learner"] for r in runs if "critic/mse" in r["final"]}
     md = (out / "results.md").read_text()
+    assert "integration run" in md and "beyond noise" in md
     for learner in LEARNERS:
         assert f"| {learner} |" in md
     assert set(results["plots"]) == {p.name for p in out.glob("*.png")} and results["plots"]
@@ -159,3 +198,53 @@ def test_policy_factory_refuses_a_backend_without_trainable_weights():
 
     with pytest.raises(ValueError, match="trains the policy's weights"):
         PolicyFactory(dataclasses.replace(get_preset("quick", toy=True), policy="random"), log=None)
+
+
+def test_interrupted_benchmark_resumes_without_redoing_finished_runs(tmp_path, monkeypatch):
+    """Ctrl-C after the first run: results.json keeps it marked partial; the same call later runs only the rest."""
+    import algorithms.bench.credit as credit
+
+    monkeypatch.setenv("LLM_MARL_CACHE", str(tmp_path / "cache"))
+    preset = get_preset("quick", toy=True, learners=("grpo",), seeds=(0, 1), diag_buckets=0, max_tokens=4, eval_k=1)
+    out = tmp_path / "out"
+    calls = []
+    real = credit.run_one
+
+    def interrupt_second(*args, **kw):
+        calls.append(args[3:5])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(credit, "run_one", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_credit_benchmark(preset, out, testbed_config=TINY, log=None, plots=False)
+    data = json.loads((out / "results.json").read_text())
+    assert data["partial"] is True and [r["seed"] for r in data["runs"]] == [0] and data["runs_total"] == 2
+    assert "PARTIAL" in (out / "results.md").read_text()
+    calls.clear()
+    lines = []
+    monkeypatch.setattr(credit, "run_one", lambda *a, **k: (calls.append(a[3:5]), real(*a, **k))[1])
+    run_credit_benchmark(preset, out, testbed_config=TINY, log=lines.append, plots=False)
+    assert calls == [("grpo", 1)]  # seed 0 was not redone
+    assert any("already holds 1 of 2 runs" in line for line in lines)
+    data = json.loads((out / "results.json").read_text())
+    assert data["partial"] is False and [r["seed"] for r in data["runs"]] == [0, 1]
+    # other settings into the same folder: refused in one line, nothing overwritten
+    with pytest.raises(credit.ResultsFolderError, match="differs in: iterations"):
+        run_credit_benchmark(preset.with_(iterations=2), out, testbed_config=TINY, log=None, plots=False)
+    assert json.loads((out / "results.json").read_text())["preset"]["iterations"] == 1
+
+
+def test_cli_refuses_a_missing_model_before_creating_anything(tmp_path):
+    out = tmp_path / "never"
+    proc = subprocess.run([sys.executable, "-m", "llm_marl_envs.cli", "bench", "credit", "--gpu", "--model",
+                           str(tmp_path / "nonexistent"), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "no such folder" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "llm_marl_envs.cli", "bench", "credit", "--quick", "--toy", "--out",
+                           str(tmp_path / "other")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "holds no results.json" in proc.stderr

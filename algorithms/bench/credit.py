@@ -1,18 +1,25 @@
-"""The credit-assignment benchmark: C3, CCPO, MAPPO and GRPO at a matched evaluator budget.
+"""The LLM integration run: C3, CCPO, MAPPO and GRPO trained on a real transformer at a matched budget.
 
     from algorithms.bench.credit import run_credit_benchmark
     from algorithms.bench.presets import get_preset
     results = run_credit_benchmark(get_preset("quick"), out_dir="benchmarks/results/credit-quick")
 
-For each env (topology), learner and seed: a fresh copy of the same starting policy is trained by
-:class:`algorithms.Trainer` with the same budget B of evaluator calls per task, the same tasks per
-iteration and the same number of iterations (one optimiser step each). Held-out greedy accuracy and
-pass@k are measured before training (the "SFT (no RL)" row) and every ``eval_every`` iterations on
-tasks disjoint from every training task (checked: :func:`algorithms.bench.holdout.check_disjoint`).
-No checkpoint is selected on the held-out set: the numbers reported are those of the last iteration.
-After training, the credit diagnostics are measured on replays at frozen contexts of held-out tasks
-(:mod:`algorithms.bench.diagnose`). Outputs: ``results.json`` (every number), ``results.md`` (the
-table) and PNG plots in ``out_dir``.
+This is an integration run, not the statistical benchmark (that is the exact credit lab, ``llm-marl
+bench lab``): a few dozen held-out tasks and a dozen optimiser steps cannot separate the learners, and
+the table says so (95% intervals over tasks and seeds, and a line on whether any learner moved from the
+SFT start beyond noise). For each env (topology), seed and learner: a fresh copy of the same starting
+policy is trained by :class:`algorithms.Trainer` with the same budget B of evaluator calls per task, the
+same tasks per iteration and the same number of iterations (one optimiser step each). Held-out greedy
+accuracy and pass@k are measured before training (the "SFT (no RL)" row) and every ``eval_every``
+iterations on tasks disjoint from every training task (checked:
+:func:`algorithms.bench.holdout.check_disjoint`). No checkpoint is selected on the held-out set: the
+numbers are those of the last iteration. After training, the credit diagnostics are measured on the
+credits the run trained on in its last iteration (:mod:`algorithms.bench.diagnose`).
+
+Outputs in ``out_dir``: ``results.json`` (every number, wall times included), ``results.md`` (the table)
+and PNG plots. The folder is also the resume state: re-running the same command after an interruption
+keeps the finished runs and does only the rest (``results.json`` says ``"partial": true`` until all are
+done); a folder holding results of other settings is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -30,12 +38,21 @@ from typing import Any
 
 from .holdout import check_disjoint, disjoint_tasks
 from .presets import BenchPreset
-from .report import markdown_table, mean_std, plot_diagnostics, plot_learning_curves, summarize
+from .report import (
+    baseline_rows,
+    markdown_table,
+    noise_line,
+    noise_verdicts,
+    plot_diagnostics,
+    plot_learning_curves,
+    summarize,
+)
 
 Log = Callable[[str], None]
 
-#: The credit method whose fidelity is reported in a learner's row of the table.
-OWN_CREDIT = {"c3": "c3", "c3_mean": "grpo", "grpo": "grpo", "mappo": "mappo", "ccpo": "ccpo", "rema": "grpo"}
+
+class ResultsFolderError(ValueError):
+    """The output folder holds something this run must not overwrite (message: one line)."""
 
 
 def topology_name(env_id: str) -> str:
@@ -172,9 +189,8 @@ def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_
 
 def run_one(preset: BenchPreset, factory: PolicyFactory, env_id: str, learner: str, seed: int,
             train_pool: list, eval_tasks: list, run_dir: Path, *, log: Log | None = print) -> dict[str, Any]:
-    """Train one (env, learner, seed), then measure its credit diagnostics; returns the run record."""
+    """Train one (env, learner, seed), then diagnose the credits it trained on; returns the run record."""
     from algorithms import Trainer
-    from algorithms.plans import env_info
 
     cfg = train_config(preset, env_id, learner, seed, run_dir)
     trainer = Trainer(cfg, policy=factory.fresh(), train_tasks=train_pool, eval_tasks=eval_tasks)
@@ -185,30 +201,28 @@ def run_one(preset: BenchPreset, factory: PolicyFactory, env_id: str, learner: s
     curve = [_eval_point(r, preset.eval_k) for r in history if "eval/greedy_accuracy" in r]
     last = history[-1]
     diag_start = time.perf_counter()
-    info = env_info(env_id, preset.env_kwargs)
-    diag = {}
+    diag: dict[str, Any] = {}
     if preset.diag_buckets > 0:
         from .diagnose import diagnose
 
-        diag = diagnose(trainer.runner, eval_tasks[: preset.diag_buckets], candidates=preset.diag_candidates,
-                        replays=preset.diag_replays, decisions=info.decisions, seed=10_000 + seed,
-                        critic=getattr(trainer, "critic", None))
+        diag = diagnose(trainer.runner, run_dir, train_pool, buckets=preset.diag_buckets, replays=preset.diag_replays,
+                        extra=preset.diag_extra, seed=10_000 + seed)
     diag_wall = time.perf_counter() - diag_start
-    own = diag.get("methods", {}).get(OWN_CREDIT.get(learner, learner), {})
     final = {
         **({k: v for k, v in curve[-1].items() if k != "iteration"} if curve else {}),
+        "n_eval": len(eval_tasks),
         "evaluator_calls": last.get("evaluator_calls"),
         "generated_tokens": last.get("generated_tokens"),
         "optimizer_steps": cfg.iterations * cfg.ppo_epochs,
         "wall_s": train_wall,
-        "fidelity": own.get("fidelity"),
-        "within_group_var": own.get("within_group_var"),
-        "influence": diag.get("influence"),
+        **{k: diag.get(k) for k in ("fidelity", "null_fidelity", "within_group_var", "influence", "upstream_entropy",
+                                    "cmi_over_h")},
         "train_reward_last": last.get("train_reward_mean"),
+        **{k: last.get(k) for k in ("critic/mse", "critic/explained_variance", "critic/value_mean") if k in last},
     }
     if log:
-        log(f"[bench] {topology_name(env_id)} {learner} seed {seed}: greedy {final.get('greedy')} "
-            f"pass@{preset.eval_k} {final.get('pass_at_k')} fidelity {final.get('fidelity')} "
+        log(f"[bench] {topology_name(env_id)} {learner} seed {seed}: greedy {_short(final.get('greedy'))} "
+            f"pass@{preset.eval_k} {_short(final.get('pass_at_k'))} fidelity {_short(final.get('fidelity'))} "
             f"({train_wall:.0f}s train, {diag_wall:.0f}s diagnostics)")
     return {
         "topology": topology_name(env_id),
@@ -224,62 +238,119 @@ def run_one(preset: BenchPreset, factory: PolicyFactory, env_id: str, learner: s
     }
 
 
+def _short(x: Any) -> str:
+    return "–" if x is None else f"{float(x):.3f}"
+
+
 # ----------------------------------------------------------------------------- the benchmark
+def _run_key(run: dict[str, Any]) -> tuple[str, str, int]:
+    return (run["topology"], run["learner"], int(run["seed"]))
+
+
+def previous_results(out: Path, preset: BenchPreset) -> dict[str, Any] | None:
+    """The results already in ``out`` for these settings (None: nothing there); raises
+    :class:`ResultsFolderError` when ``out`` holds anything else."""
+    path = out / "results.json"
+    if not path.exists():
+        if out.exists() and any(out.iterdir()):
+            raise ResultsFolderError(f"{out} exists and holds no results.json of this benchmark; pass another --out")
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ResultsFolderError(f"{path}: unreadable ({e}); pass another --out or remove it") from None
+    mine = _clean(preset.to_dict())
+    theirs = previous.get("preset", {})
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if differ:
+        raise ResultsFolderError(f"{out} holds results of other settings (differs in: {', '.join(differ)}); "
+                                 "pass another --out or remove the folder")
+    return previous
+
+
 def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log | None = print,
                          testbed_config=None, plots: bool = True) -> dict[str, Any]:
-    """Run every (env, learner, seed) of ``preset``; write results.json, results.md and plots."""
+    """Run every (env, seed, learner) of ``preset`` not yet done in ``out_dir``; write results.json,
+    results.md and plots. Finished runs already in ``out_dir`` (same settings) are kept, not redone; on
+    Ctrl-C the finished runs are saved with ``"partial": true`` and ``KeyboardInterrupt`` propagates.
+    Nothing is created before the starting policy and the tasks are ready."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    previous = previous_results(out, preset)
+    keys = [(topology_name(e), learner, s) for e in preset.env_ids for s in preset.seeds for learner in preset.learners]
+    done = {_run_key(r): r for r in (previous or {}).get("runs", []) if _run_key(r) in set(keys)}
+    if previous is not None and log:
+        state = "complete, nothing to redo" if len(done) == len(keys) else "resuming"
+        log(f"[bench] {out} already holds {len(done)} of {len(keys)} runs of these settings ({state}); finished runs are kept")
     started, cpu_started = time.perf_counter(), time.process_time()
     results: dict[str, Any] = {
         "benchmark": "credit",
+        "kind": "integration run on a real transformer (the statistical benchmark is `llm-marl bench lab`)",
         "preset": preset.to_dict(),
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_utc": (previous or {}).get("started_utc") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "machine": machine_info(),
-        "runs": [],
+        "runs": [done[k] for k in keys if k in done],
+        "runs_total": len(keys),
+        "partial": True,
         "tasks": {},
     }
-    factory = PolicyFactory(preset, log=log, testbed_config=testbed_config)
-    results["policy"] = factory.info
-    train_pool, eval_tasks = benchmark_tasks(preset, factory.sft_tasks)
-    results["tasks"] = {
-        "n_train_pool": len(train_pool), "n_eval": len(eval_tasks), "n_sft": len(factory.sft_tasks),
-        "disjoint_checked": True, "eval_ids": [t.id for t in eval_tasks],
-    }
-    if log:
-        log(f"[bench] {len(preset.env_ids)} env(s) x {len(preset.learners)} learners x {len(preset.seeds)} seeds, "
-            f"B={preset.budget}, {preset.tasks_per_iter} tasks/iter, {preset.iterations} iterations; "
-            f"{len(eval_tasks)} held-out tasks (disjoint from {len(train_pool)} training + "
-            f"{len(factory.sft_tasks)} SFT tasks)")
-    for env_id in preset.env_ids:
-        for seed in preset.seeds:
-            for learner in preset.learners:
-                run_dir = out / "runs" / f"{topology_name(env_id)}-{learner}-s{seed}"
-                record = run_one(preset, factory, env_id, learner, seed, train_pool, eval_tasks, run_dir, log=log)
-                results["runs"].append(record)
-                _write_json(out / "results.json", results)
-    results["wall_s"] = time.perf_counter() - started
-    results["cpu_s"] = time.process_time() - cpu_started  # this process's CPU time (all threads)
+    if len(done) < len(keys):
+        factory = PolicyFactory(preset, log=log, testbed_config=testbed_config)
+        results["policy"] = factory.info
+        train_pool, eval_tasks = benchmark_tasks(preset, factory.sft_tasks)
+        results["tasks"] = {
+            "n_train_pool": len(train_pool), "n_eval": len(eval_tasks), "n_sft": len(factory.sft_tasks),
+            "disjoint_checked": True, "eval_ids": [t.id for t in eval_tasks],
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        if log:
+            log(f"[bench] integration run: {len(preset.env_ids)} env(s) x {len(preset.learners)} learners x "
+                f"{len(preset.seeds)} seeds, B={preset.budget}, {preset.tasks_per_iter} tasks/iter, "
+                f"{preset.iterations} iterations; {len(eval_tasks)} held-out tasks (disjoint from "
+                f"{len(train_pool)} training + {len(factory.sft_tasks)} SFT tasks)")
+        try:
+            for env_id in preset.env_ids:
+                for seed in preset.seeds:
+                    for learner in preset.learners:
+                        key = (topology_name(env_id), learner, seed)
+                        if key in done:
+                            continue
+                        run_dir = out / "runs" / f"{key[0]}-{learner}-s{seed}"
+                        if run_dir.exists():  # an unfinished run of an interrupted session: redo it from scratch
+                            shutil.rmtree(run_dir)
+                        record = run_one(preset, factory, env_id, learner, seed, train_pool, eval_tasks, run_dir, log=log)
+                        done[key] = record
+                        results["runs"] = [done[k] for k in keys if k in done]
+                        _write_json(out / "results.json", results)
+        except KeyboardInterrupt:
+            results["interrupted_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            results["session_wall_s"] = time.perf_counter() - started
+            finish(results, out, plots=plots, log=log)
+            if log:
+                log(f"[bench] interrupted: {len(done)} of {len(keys)} runs saved in {out} (results marked partial); "
+                    "re-run the same command to do the rest")
+            raise
+    else:
+        results["policy"] = previous.get("policy")
+        results["tasks"] = previous.get("tasks", {})
+    results["partial"] = False
+    results["wall_s"] = float((previous or {}).get("wall_s") or (previous or {}).get("session_wall_s") or 0.0) \
+        + time.perf_counter() - started
+    results["cpu_s"] = time.process_time() - cpu_started  # this session's CPU time (all threads)
     finish(results, out, plots=plots, log=log)
     return results
 
 
-def baseline_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The "SFT (no RL)" row per topology: iteration-0 evaluation (before any update), over all runs."""
-    out: dict[str, dict[str, Any]] = {}
-    for topo in dict.fromkeys(r["topology"] for r in runs):
-        first = [r["curve"][0] for r in runs if r["topology"] == topo and r["curve"] and r["curve"][0]["iteration"] == 0]
-        out[topo] = {m: mean_std([p[m] for p in first if p.get(m) is not None]) for m in ("greedy", "pass_at_1", "pass_at_k")}
-    return out
-
-
 def finish(results: dict[str, Any], out: Path, *, plots: bool = True, log: Log | None = print) -> str:
-    """Summaries, the markdown table and plots from ``results["runs"]``; returns the table."""
+    """Summaries, the markdown table, the noise line and plots from ``results["runs"]``; returns the table."""
     runs = results["runs"]
-    results["summary"] = summarize(runs)
-    results["baseline"] = baseline_rows(runs)
+    n_tasks = int(results.get("tasks", {}).get("n_eval") or 0)
+    results["summary"] = summarize(runs, n_tasks=n_tasks)
+    results["baseline"] = baseline_rows(runs, n_tasks=n_tasks)
     k = results["preset"]["eval_k"]
+    results["vs_start"] = noise_verdicts(runs, n_tasks=n_tasks, k=k)
+    line = noise_line(results["vs_start"], k=k)
+    results["noise_line"] = line
     table = markdown_table(results["summary"], baseline=results["baseline"], k=k)
     results["table_markdown"] = table
     files = []
@@ -289,52 +360,60 @@ def finish(results: dict[str, Any], out: Path, *, plots: bool = True, log: Log |
         files.append(plot_diagnostics(results["summary"], out).name)
     results["plots"] = files
     preset = results["preset"]
-    partial = " — PARTIAL: the run was interrupted; only the finished runs are summarised" if results.get("partial") else ""
+    partial = (f" — PARTIAL: {len(runs)} of {results.get('runs_total', '?')} runs finished; re-run the same command "
+               "to complete it") if results.get("partial") else ""
     header = (
-        f"# Credit-assignment benchmark ({preset['name']}){partial}\n\n"
-        f"B = {preset['budget']} evaluator calls per training task, {preset['tasks_per_iter']} tasks per iteration, "
-        f"{preset['iterations']} iterations (one optimiser step each), seeds {list(preset['seeds'])}; "
-        f"held-out tasks: {results['tasks'].get('n_eval')} (disjoint from training, checked). "
-        f"Final numbers are those of the last iteration (no checkpoint selection). Mean ± std over seeds.\n"
-        f"Credit fidelity = Spearman(learner's credit, Monte-Carlo marginal value from independent replays) "
-        f"at frozen first-agent contexts of held-out tasks.\n\n"
+        f"# LLM integration run on a real transformer ({preset['name']}){partial}\n\n"
+        f"Not the statistical benchmark (that is `llm-marl bench lab`): this checks that every learner trains a real "
+        f"transformer end to end. B = {preset['budget']} evaluator calls per training task, "
+        f"{preset['tasks_per_iter']} tasks per iteration, {preset['iterations']} iterations (one optimiser step each), "
+        f"{len(preset['seeds'])} seeds {list(preset['seeds'])}; {n_tasks} held-out tasks (disjoint from training, "
+        f"checked). Final numbers are those of the last iteration (no checkpoint selection). Accuracy cells: mean over "
+        f"seeds [95% interval over held-out tasks (binomial) and seeds]; * = one seed, task sampling only.\n"
+        f"Credit fidelity = Spearman(the credits the learner trained on in its last iteration, Monte-Carlo marginal "
+        f"value from independent replays) at its first agent's training contexts; random-credit fidelity is the "
+        f"noise floor on the same targets. Influence = I(upstream message; downstream output | context), reported "
+        f"with the upstream entropy H (I <= H).\n\n**{line}**\n\n"
     )
     machine = results.get("machine", {})
+    load = machine.get("load_avg")
+    load_text = ", ".join(f"{x:.2f}" for x in load) if load else "unknown"
     footer = (f"\n\nMachine: {machine.get('cpu_model')} ({machine.get('cpu_count')} CPUs, torch "
-              f"{machine.get('torch')}, {machine.get('cuda') or 'no GPU'}, load average {machine.get('load_avg')}); "
-              f"total wall {results.get('wall_s', 0):.0f}s, CPU time {results.get('cpu_s', 0):.0f}s, "
-              f"{machine.get('torch_threads')} torch thread(s); "
-              f"plots: {', '.join(files) or 'none'}\n")
+              f"{machine.get('torch')}, {machine.get('cuda') or 'no GPU'}, load average {load_text}); "
+              f"total wall {results.get('wall_s', results.get('session_wall_s', 0)):.0f}s (per-run wall times in "
+              f"results.json), {machine.get('torch_threads')} torch thread(s); plots: {', '.join(files) or 'none'}\n")
     (out / "results.md").write_text(header + table + footer)
     _write_json(out / "results.json", results)
     if log:
-        log("\n" + table + footer)
+        log("\n" + line + "\n" + table + footer)
     return table
 
 
 def report_from_json(out: Path, *, plots: bool = True, log: Log | None = print) -> str:
     """Rebuild the table and plots from ``out/results.json`` (also from a partial, interrupted run)."""
     results = json.loads((out / "results.json").read_text())
-    if "wall_s" not in results:
+    if "wall_s" not in results or len(results.get("runs", [])) < int(results.get("runs_total") or 0):
         results["partial"] = True
     return finish(results, out, plots=plots, log=log)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if hasattr(x, "item") and callable(x.item):
-            try:
-                return clean(x.item())
-            except (TypeError, ValueError):
-                return str(x)
-        return x
+def _clean(x: Any) -> Any:
+    """JSON-ready copy: non-finite floats become None, tuples lists, numpy scalars Python ones."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):
+        try:
+            return _clean(x.item())
+        except (TypeError, ValueError):
+            return str(x)
+    return x
 
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(clean(data), indent=1, default=str))
+    tmp.write_text(json.dumps(_clean(data), indent=1, default=str))
     tmp.replace(path)

@@ -1,7 +1,9 @@
-"""``llm-marl bench credit [--quick|--full|--gpu] ...``: the LLM credit benchmark (integration run).
+"""``llm-marl bench credit [--quick|--full|--gpu] ...``: the LLM integration run on a real transformer.
 
-Writes ``results.json``, ``results.md`` and PNG plots under ``--out`` (default
-``benchmarks/results/credit-<preset>``) and prints the table.
+Not the statistical benchmark (``llm-marl bench lab``). Writes ``results.json``, ``results.md`` and PNG
+plots under ``--out`` (default ``benchmarks/results/credit-<preset>``) and prints the table. Re-running
+the same command into the same folder resumes it (finished runs are kept); a folder holding other
+settings, or a ``--model`` folder that does not exist, is a one-line error before anything is created.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``llm-marl bench credit``'s arguments."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                      help="the README's preset: dyad, 4 learners, 2 seeds, ~4 min on 2 idle CPU cores, ~12 min under load (default)")
+                      help="the README's preset: dyad, 4 learners, 2 seeds on the CPU testbed (default)")
     size.add_argument("--full", dest="preset", action="store_const", const="full",
                       help="CPU testbed, dyad + voting, 3 seeds (tens of minutes)")
     size.add_argument("--gpu", dest="preset", action="store_const", const="gpu",
@@ -62,12 +64,15 @@ def configure_threads(threads: int | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark; 0 on success."""
-    from .credit import report_from_json, run_credit_benchmark
+    from .credit import ResultsFolderError, previous_results, report_from_json, run_credit_benchmark
     from .presets import get_preset
 
     if args.report_only:
         if not args.out:
             print("llm-marl bench credit --report-only needs --out FOLDER (holding results.json)", file=sys.stderr)
+            return 2
+        if not (Path(args.out) / "results.json").exists():
+            print(f"llm-marl bench credit --report-only: {Path(args.out) / 'results.json'} does not exist", file=sys.stderr)
             return 2
         report_from_json(Path(args.out))
         return 0
@@ -100,11 +105,26 @@ def run(args: argparse.Namespace) -> int:
         print("llm-marl bench credit --gpu needs --model PATH (a local transformers folder) or --embedded",
               file=sys.stderr)
         return 2
+    if preset.model and not Path(preset.model).is_dir():
+        print(f"llm-marl bench credit: --model {preset.model}: no such folder (a local transformers model folder)",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out or f"benchmarks/results/credit-{preset.name}{'-toy' if args.toy else ''}")
+    try:
+        previous_results(out, preset)
+    except ResultsFolderError as e:
+        print(f"llm-marl bench credit: {e}", file=sys.stderr)
+        return 2
     threads = configure_threads(args.threads)
     print(f"[bench] torch threads: {threads}")
-    out = Path(args.out or f"benchmarks/results/credit-{preset.name}{'-toy' if args.toy else ''}")
     start = time.perf_counter()
-    results = run_credit_benchmark(preset, out, plots=not args.no_plots)
+    try:
+        results = run_credit_benchmark(preset, out, plots=not args.no_plots)
+    except KeyboardInterrupt:
+        return 130
+    except ResultsFolderError as e:
+        print(f"llm-marl bench credit: {e}", file=sys.stderr)
+        return 2
     print(f"[bench] done in {time.perf_counter() - start:.0f}s: {out / 'results.md'}, {out / 'results.json'}"
           + (f", {', '.join(results.get('plots', []))}" if results.get("plots") else ""))
     return 0

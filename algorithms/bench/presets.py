@@ -1,4 +1,9 @@
-"""Presets of the credit-assignment benchmark: the same script at laptop, full-CPU and GPU scale."""
+"""Presets of the LLM integration run (``llm-marl bench credit``): the same script at laptop, full-CPU and GPU scale.
+
+The statistical benchmark of the credit-assignment learners is the exact credit lab (``llm-marl bench lab``);
+these presets train the learners on a real transformer, where a dozen optimiser steps move accuracy by less
+than the noise of a few dozen held-out tasks (the table's intervals and its noise line say so).
+"""
 
 from __future__ import annotations
 
@@ -26,9 +31,10 @@ class BenchPreset:
     step like the other learners (``alternate_every=0``): the release alternates roles every 10
     steps, which in a run of 8-12 steps with one shared policy would train the thinker alone.
 
-    Diagnostics: ``diag_buckets`` frozen contexts per run (held-out tasks, the first agent's
-    decision), ``diag_candidates`` sampled messages each, each replayed ``diag_replays`` times for
-    the credit and ``diag_replays`` more, independent times for the Monte-Carlo target.
+    Diagnostics (of the credits each run trained on, :mod:`algorithms.bench.diagnose`): up to
+    ``diag_buckets`` frozen first-agent contexts of the run's last training batch; every message the
+    learner credited there is replayed ``diag_replays`` times, and ``diag_extra`` fresh messages per
+    context give the Monte-Carlo baseline.
     """
 
     name: str
@@ -58,8 +64,8 @@ class BenchPreset:
     model: str | None = None
     learner_options: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ccpo": {"alternate_every": 0}})
     diag_buckets: int = 16
-    diag_candidates: int = 4
     diag_replays: int = 4
+    diag_extra: int = 4
     description: str = ""
 
     def with_(self, **changes: Any) -> BenchPreset:
@@ -116,7 +122,7 @@ PRESETS: dict[str, BenchPreset] = {
 
 TOY_OVERRIDES: dict[str, Any] = {
     "seeds": (0,),
-    "budget": 2,
+    "budget": 4,  # C3 needs >= 2 siblings per decision: B >= 4 for two decisions
     "tasks_per_iter": 1,
     "iterations": 1,
     "eval_every": 1,
@@ -126,8 +132,8 @@ TOY_OVERRIDES: dict[str, Any] = {
     "micro_batch_size": 4,
     "n_train_tasks": 4,
     "diag_buckets": 1,
-    "diag_candidates": 2,
     "diag_replays": 1,
+    "diag_extra": 2,
 }
 """``--toy``: shrink any preset to a smoke run (the GPU preset on CPU with the embedded SmolLM2)."""
 
