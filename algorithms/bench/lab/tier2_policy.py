@@ -324,6 +324,14 @@ def exact_J_bruteforce(world: Tier2World, params: dict[str, torch.Tensor], tasks
     """The same J for one seed by a plain loop over tasks and messages, token by token (a test oracle)."""
     p1 = {k: v[seed:seed + 1] for k, v in params.items()}
     L, eps = world.knobs.L, world.knobs.eps
+    step_probs: dict[tuple[int, tuple[int, ...]], list[float]] = {}  # memo of π(. | ab, prefix)
+
+    def next_token(ab: int, prefix: tuple[int, ...]) -> list[float]:
+        if (ab, prefix) not in step_probs:
+            padded = torch.tensor([[list(prefix) + [EOS] * (L - len(prefix))]])
+            step_probs[(ab, prefix)] = thinker_logits(p1, torch.tensor([[ab]]), padded)[0, 0, len(prefix)].softmax(-1).tolist()
+        return step_probs[(ab, prefix)]
+
     total = 0.0
     for x in tasks:
         ab, c, y = int(world.ab[x]), int(world.c[x]), int(world.y[x])
@@ -334,9 +342,7 @@ def exact_J_bruteforce(world: Tier2World, params: dict[str, torch.Tensor], tasks
                 if ended:
                     prob *= 1.0 if seq[t] == EOS else 0.0
                     continue
-                prefix = torch.tensor([[list(seq[:t]) + [EOS] * (L - t)]])
-                pt = thinker_logits(p1, torch.tensor([[ab]]), prefix)[0, 0, t].softmax(-1)
-                prob *= float(pt[seq[t]])
+                prob *= next_token(ab, seq[:t])[seq[t]]
                 ended = seq[t] == EOS
             if prob == 0.0:
                 continue
