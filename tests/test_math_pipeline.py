@@ -81,7 +81,7 @@ def test_math_verifier_has_no_reasoning_gym_special_case():
         assert "reasoning_gym" not in inspect.getsource(mod).replace('"reasoning_gym"', "").replace("reasoning-gym", "")
 
 
-LAYERS = ["extract", "words", "normalize", "parse", "equiv", "surd", "pool", "worker", "pipeline", "keys", "verifier"]
+LAYERS = ["extract", "words", "normalize", "parse", "exact", "numeric", "equiv", "surd", "pool", "worker", "pipeline", "keys", "verifier"]
 OLD_PATHS = {"math_equiv": "equiv", "math_parser": "parse", "math_extract": "extract", "math_normalize": "normalize",
              "math_pool": "pool", "math_surd": "surd"}
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
-
-from collections.abc import Sequence
 
 from ..types import Task, Verdict
 from .base import VERIFIERS

@@ -4,7 +4,8 @@
 - :mod:`.words` — which letters are words and which are mathematics (shared by every layer);
 - :mod:`.normalize` — string clean-up before parsing (delimiters, ``\\dfrac``, units, separators, percent);
 - :mod:`.parse` — a safe recursive-descent parser to plain-tuple trees (no ``eval``; typed errors);
-- :mod:`.equiv` — exact, radical (:mod:`.surd`) and numeric equivalence of two trees;
+- :mod:`.exact` — exact rational values; :mod:`.numeric` — 50-digit values at probe points;
+- :mod:`.equiv` — equivalence of two trees (exact, radical via :mod:`.surd`, numeric; containers, relations);
 - :mod:`.pool` / :mod:`.worker` — sympy in killable worker processes with a caller-side deadline;
 - :mod:`.pipeline` — the one pipeline behind ``verify_math`` and ``verify_many``;
 - :mod:`.keys` — answer keys for voting; :mod:`.verifier` — the registered ``MathVerifier``.
