@@ -72,7 +72,7 @@ def test_the_example_file_loads_and_its_gold_answers_score_one():
 
 
 def test_the_example_file_plays_in_an_env():
-    env = llm_marl_envs.make("llm-marl/MathDyad-v0", tasks="examples/tasks.jsonl")
+    env = llm_marl_envs.make("llm-marl/MathDyad-v0", tasks=str(EXAMPLE))
     env.reset(seed=0, options={"task": 0})
     assert env.unwrapped.task_source[0].id == "apples"
 
