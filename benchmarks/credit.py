@@ -1,4 +1,6 @@
-"""The credit-assignment benchmark (C3, CCPO, MAPPO, GRPO at a matched budget).
+"""The LLM integration run (C3, CCPO, MAPPO, GRPO on a real transformer at a matched budget).
+
+Not the statistical benchmark of the learners: that is the exact credit lab, ``llm-marl bench lab``.
 
     python benchmarks/credit.py --quick          # = llm-marl bench credit --quick
     python benchmarks/credit.py --full
