@@ -66,7 +66,9 @@ def ci_text(cell: Any, digits: int = 3) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "") -> str:
     """An escaped HTML table; cells that are numbers are right-aligned. A cell may be ``(text, css_class)``."""
-    out = [f'<table class="{_e(cls)}"><tr>' + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
+    out = [f'<table class="{_e(cls)}">']
+    if any(headers):
+        out.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>")
     for row in rows:
         cells = []
         for c in row:
