@@ -46,12 +46,14 @@ def sandbox_report(run_check: bool = True) -> dict[str, Any]:
     report.update(backend=info.name, reason=info.reason, probes=info.probes, drops_uid=info.drops_uid,
                   seccomp=info.seccomp,
                   private_pidns=info.private_pidns, network_isolated=info.network_isolated,
-                  filesystem_isolated=info.filesystem_isolated)
+                  filesystem_isolated=info.filesystem_isolated, gaps=list(info.gaps))
     if run_check:
         probe = ("import os, socket\n"
                  "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1); net = 'reachable'\n"
                  "except OSError as e:\n    net = type(e).__name__\n"
-                 "print(os.getuid(), os.getpid(), net, sorted(os.environ))")
+                 "try:\n    s = socket.socket(socket.AF_UNIX); s.connect('\\0llm-marl-doctor'); unix = 'reachable'\n"
+                 "except OSError as e:\n    unix = type(e).__name__\n"
+                 "print(os.getuid(), os.getpid(), 'tcp', net, 'unix', unix, sorted(os.environ))")
         r = run_python(probe, timeout_s=10)
         report["check_run"] = {"status": r.status, "stdout": r.stdout.strip(), "duration_s": round(r.duration_s, 4)}
     return report
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"          jobs run as a separate uid: {sb['drops_uid']}; seccomp filter: {sb['seccomp']}; "
               f"private pid namespace: {sb['private_pidns']}; "
               f"network isolated: {sb['network_isolated']}; filesystem isolated: {sb['filesystem_isolated']}")
+    for gap in sb.get("gaps") or ():
+        print(f"          NOT isolated: {gap}")
     if "check_run" in sb:
         print(f"          test run: {sb['check_run']}")
     if sb.get("backend") == "rlimits":

@@ -739,3 +739,131 @@ def test_nothing_a_job_leaves_in_the_private_tmp_reaches_the_next_job():
             pytest.skip("only bubblewrap without root lets a job write the worker's /tmp")
         pool.run_python("open('/tmp/left', 'w').write('x')")
         assert "False" in pool.run_python("import os\nprint(os.path.exists('/tmp/left'))").stdout
+
+
+# --- issue #13: what the weaker backends close, on every backend this machine has ----------------
+
+def _working_backends() -> list[str]:
+    from llm_marl_envs.sandbox import BACKENDS
+    from llm_marl_envs.sandbox.backend import _probe
+
+    return [name for name in BACKENDS if _probe(name) is None]
+
+
+WORKING = _working_backends()
+
+
+@pytest.mark.parametrize("backend", WORKING)
+def test_host_unix_sockets_are_unreachable(backend, tmp_path):
+    """Regression: on rlimits a job reached a host listener through an abstract Unix socket (while
+    doctor reported network isolation), and on unshare/rlimits a pathname socket in a world-writable
+    host dir."""
+    abstract = f"\0llm-marl-test-{uuid.uuid4().hex}"
+    shared = Path("/tmp") / f"llm-marl-sock-{uuid.uuid4().hex}"
+    listeners = []
+    for address in (abstract, str(shared)):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(address)
+        s.listen(4)
+        listeners.append(s)
+    os.chmod(shared, 0o777)
+    try:
+        code = textwrap.dedent(f"""
+            import socket
+            for address in ({abstract!r}, {str(shared)!r}):
+                try:
+                    s = socket.socket(socket.AF_UNIX)
+                    s.connect(address)
+                    print("REACHED", repr(address))
+                except OSError as e:
+                    print("blocked", type(e).__name__)
+        """)
+        with Sandbox(workers=1, backend=backend) as pool:
+            r = pool.run_python(code)
+        assert r.status == "ok", r
+        assert "REACHED" not in r.stdout and r.stdout.count("blocked") == 2, r.stdout
+    finally:
+        for s in listeners:
+            s.close()
+        shared.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("backend", [b for b in WORKING if b in ("bwrap", "unshare")])
+def test_the_work_dir_and_shm_have_a_size_cap(backend):
+    """Regression (unshare): a job wrote 320 MiB into its work dir and 320 MiB into the host's
+    /dev/shm. Both are now private size-limited tmpfs copies (rlimits cannot: a stated gap)."""
+    code = textwrap.dedent("""
+        import os
+        chunk = b"x" * (1 << 20)
+        for folder in (".", "/dev/shm"):
+            written = 0
+            try:
+                for i in range(320):
+                    with open(os.path.join(folder, f"f{i}"), "wb") as f:
+                        for _ in range(1):
+                            f.write(chunk)
+                    written += 1
+            except OSError as e:
+                pass
+            print(folder, written)
+    """)
+    with Sandbox(workers=1, backend=backend) as pool:
+        r = pool.run_python(code, timeout_s=30)
+    assert r.status == "ok", r
+    sizes = dict(line.split() for line in r.stdout.splitlines())
+    assert int(sizes["/dev/shm"]) < 320, r.stdout
+    if backend == "unshare":
+        assert int(sizes["/dev/shm"]) <= 16, r.stdout
+    assert not any(p.name.startswith("f") and p.stat().st_size == 1 << 20 for p in Path("/dev/shm").iterdir()
+                   if p.is_file()), "the job's files reached the host's /dev/shm"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="without a uid of their own the job's processes cannot be told apart")
+def test_a_harness_killed_with_sigkill_takes_its_rlimits_job_down(tmp_path):
+    """Regression: on rlimits (no pid namespace) a harness killed with SIGKILL left its job running."""
+    import subprocess
+
+    pids = tmp_path / "pids"
+    harness = textwrap.dedent(f"""
+        import sys, time
+        from llm_marl_envs.sandbox import Sandbox
+        with Sandbox(workers=1, backend="rlimits") as pool:
+            print("ready", flush=True)
+            pool.run_python(
+                "import os, time\\n"
+                "child = os.fork()\\n"
+                "if child == 0:\\n"
+                "    time.sleep(60)\\n"
+                "    os._exit(0)\\n"
+                "print(os.getpid(), child, flush=True)\\n"
+                "os.write(1, b'')\\n"
+                "open('/dev/shm/llm-marl-pids-{tmp_path.name}', 'w').write(f'{{os.getpid()}} {{child}}')\\n"
+                "time.sleep(60)\\n", timeout_s=60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", harness], stdout=subprocess.PIPE, cwd=REPO)
+    marker = Path(f"/dev/shm/llm-marl-pids-{tmp_path.name}")
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        deadline = time.monotonic() + 20
+        while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job_pids = [int(x) for x in marker.read_text().split()]
+        assert all(Path(f"/proc/{p}").exists() for p in job_pids)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in job_pids):
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in job_pids), "the job outlived its harness"
+    finally:
+        proc.kill()
+        marker.unlink(missing_ok=True)
+    del pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False

@@ -3,7 +3,8 @@
 Denied with EPERM: namespace creation and entry, mounts, tracing, keyrings, bpf, io_uring, module
 loading, kexec and friends, System V IPC and POSIX message queues, other processes' fds and memory
 (``pidfd_getfd``, ``process_madvise``, ``kcmp``), and sockets of every family but AF_UNIX (no network
-even on a backend without a network namespace); ``clone3`` answers ENOSYS so that libc falls back to ``clone``, whose
+even on a backend without a network namespace; outside bubblewrap no ``socket()`` at all, see
+``seccomp_program``); ``clone3`` answers ENOSYS so that libc falls back to ``clone``, whose
 namespace flags are denied. A foreign architecture is killed. Standard library only.
 """
 
@@ -36,12 +37,14 @@ _NR_SOCKET, _NR_CLONE, _NR_CLONE3 = 41, 56, 435
 _CLONE_NAMESPACES = 0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000
 
 
-def seccomp_program() -> list[tuple[int, int, int, int]] | None:
+def seccomp_program(unix_sockets: bool = True) -> list[tuple[int, int, int, int]] | None:
     """The job filter as classic-BPF instructions (code, jt, jf, k); ``None`` off x86-64.
 
     Denies the syscalls above, sockets other than AF_UNIX (no network even without a network
-    namespace), ``clone`` with namespace flags, and answers ``clone3`` with ENOSYS so that libc
-    falls back to the filtered ``clone``. Other architectures get no filter (reported)."""
+    namespace; with ``unix_sockets=False`` every ``socket()``, since without a network namespace
+    and a private file system an AF_UNIX socket reaches the host's abstract and pathname listeners;
+    ``socketpair`` stays), ``clone`` with namespace flags, and answers ``clone3`` with ENOSYS so that
+    libc falls back to the filtered ``clone``. Other architectures get no filter (reported)."""
     if os.uname().machine != "x86_64":
         return None
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -63,8 +66,8 @@ def seccomp_program() -> list[tuple[int, int, int, int]] | None:
     for i, (target, value) in enumerate(zip(targets, values, strict=True)):
         body.append((jge if i == 0 else jeq, target - i - 1, 0, value))
     body.append((ret, 0, 0, allow))
-    body.append((ld, 0, 0, 16))  # socket: args[0] (domain), low 32 bits; only AF_UNIX (1)
-    body.append((jeq, idx_allow2 - (idx_sock + 1) - 1, idx_eperm - (idx_sock + 1) - 1, 1))
+    body.append((ld, 0, 0, 16))  # socket: args[0] (domain), low 32 bits; only AF_UNIX (1), or none (-1: no domain)
+    body.append((jeq, idx_allow2 - (idx_sock + 1) - 1, idx_eperm - (idx_sock + 1) - 1, 1 if unix_sockets else 0xFFFFFFFF))
     body.append((ld, 0, 0, 16))  # clone: args[0] (flags), low 32 bits; no namespace flags
     body.append((jset, idx_eperm - (idx_clone + 1) - 1, idx_allow2 - (idx_clone + 1) - 1, _CLONE_NAMESPACES))
     body.append((ret, 0, 0, allow))
@@ -74,11 +77,11 @@ def seccomp_program() -> list[tuple[int, int, int, int]] | None:
     return head + body
 
 
-def load(libc, verify: bool = True) -> tuple | None:
+def load(libc, verify: bool = True, unix_sockets: bool = True) -> tuple | None:
     """Build the filter and (``verify``) check it in a throw-away child: ``(pointer to sock_fprog,
     keep-alive objects)`` for ``prctl(PR_SET_SECCOMP, ...)``, or ``None`` when unavailable.
     ``verify=False`` is for workers started after a probe verified the filter on this host."""
-    prog = seccomp_program()
+    prog = seccomp_program(unix_sockets)
     if prog is None or libc is None:
         return None
     import ctypes
@@ -102,11 +105,12 @@ def load(libc, verify: bool = True) -> tuple | None:
         if ok:
             import socket
 
-            try:
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                ok = False
-            except PermissionError:
-                pass
+            for family in (socket.AF_INET,) if unix_sockets else (socket.AF_INET, socket.AF_UNIX):
+                try:
+                    socket.socket(family, socket.SOCK_STREAM)
+                    ok = False
+                except PermissionError:
+                    pass
             socket.socketpair()  # AF_UNIX stays allowed
             child = os.fork()  # fork and threads still work (clone3 -> ENOSYS -> clone)
             if child == 0:

@@ -211,6 +211,9 @@ class Zygote:
         pid = os.fork()
         if pid == 0:  # ---- the spawner
             try:
+                import _signal as signal
+
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the zygote's orphan handler is not its
                 for fd in (self.cmd_fd, self.reply_fd, self.status_r):
                     os.close(fd)
                 self.sock.close()
@@ -689,6 +692,44 @@ def _die_with_parent() -> None:
         _child.LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
+def _mount_private_tmp(dirs: tuple[str, ...], size: int) -> None:
+    """In the worker's own mount namespace (``unshare``): a fresh size-limited tmpfs on each of
+    ``dirs`` (the host's /tmp, /var/tmp, /dev/shm ...), so that jobs neither see the host's files and
+    sockets there nor fill the host's disk or memory. Raises when a mount fails (the worker must not
+    run jobs with less than it reports)."""
+    import ctypes
+
+    libc = _child.LIBC or ctypes.CDLL(None, use_errno=True)
+    ms_nosuid, ms_nodev, ms_rec, ms_private = 2, 4, 16384, 1 << 18
+    if libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0:
+        raise OSError(ctypes.get_errno(), "cannot make the mount namespace private")
+    for d in dirs:
+        if not os.path.isdir(d):
+            continue
+        opts = f"size={size if d == '/tmp' else min(size, 16 << 20)},mode=1777".encode()
+        if libc.mount(b"tmpfs", d.encode(), b"tmpfs", ms_nosuid | ms_nodev, opts) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot mount a private tmpfs on {d}")
+
+
+def _kill_jobs_when_orphaned(uid: int) -> None:
+    """Without a pid namespace nothing takes a job's processes down with the worker: when the harness
+    dies (even by SIGKILL), the parent-death signal (SIGTERM here) makes the zygote kill every process
+    of the job's uid before it exits. The spawner and jobs get the default disposition back."""
+    import _signal as signal
+
+    def on_orphaned(signum, frame) -> None:
+        try:
+            Zygote._kill_uid(uid)
+        finally:
+            os._exit(1)
+
+    signal.signal(signal.SIGTERM, on_orphaned)
+    if _child.LIBC is not None:
+        _child.LIBC.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the harness is already gone
+            on_orphaned(0, None)
+
+
 def _harden_self() -> None:
     """Not ptrace-able or dumpable by same-uid processes; die with the harness; reap orphans (outside
     a pid namespace, zombies of killed daemons would otherwise keep counting against RLIMIT_NPROC)."""
@@ -711,6 +752,11 @@ def main(argv: list[str]) -> int:
     if uid is not None and os.geteuid() != 0:
         uid = None
     workroot = opts.get("workroot", "/tmp")
+    private = tuple(d for d in opts.get("private_tmp", "").split(":") if d)
+    if private:  # before anything is created there, and before the filter (which denies mount)
+        if os.stat("/proc/self/ns/mnt").st_ino == int(opts.get("host_mntns", "0")):
+            raise SystemExit("private_tmp: not in a mount namespace of its own; refusing to mount over the host's dirs")
+        _mount_private_tmp(private, int(opts.get("tmp_bytes", 256 << 20)))
     os.makedirs(workroot, exist_ok=True)
     if uid is not None:
         os.chmod(workroot, 0o711)  # children may enter their own job dir but not list or write here
@@ -722,7 +768,9 @@ def main(argv: list[str]) -> int:
                     pass
     _harden_self()
     mode = opts.get("seccomp", "verify")
-    seccomp_filter = _seccomp.load(_child.LIBC, verify=mode == "verify") if mode in ("verify", "trusted") else None
+    unix = opts.get("sockets", "unix") == "unix"
+    seccomp_filter = (_seccomp.load(_child.LIBC, verify=mode == "verify", unix_sockets=unix)
+                      if mode in ("verify", "trusted") else None)
     if opts.get("preload") in ("1", "full"):
         import importlib
 
@@ -734,6 +782,8 @@ def main(argv: list[str]) -> int:
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
+    if uid is not None and opts.get("pidns") != "1":
+        _kill_jobs_when_orphaned(uid)
     import gc
 
     gc.collect()

@@ -33,6 +33,7 @@ SANDBOX_FILES = ("_zygote.py", "_child.py", "_seccomp.py", "_codec.py", "_checke
 WORK_TMPFS_BYTES = 256 * 1024 * 1024  # size of a bwrap worker's private /tmp
 SCRUB_DIRS = "/tmp:/var/tmp:/dev/shm:/run/lock"  # host dirs a job's uid could write without bwrap; cleaned after each job
 PRIVATE_DIRS = "/tmp:/dev/shm:/dev/mqueue"  # bwrap's own copies: emptied after each job (all but the work dir)
+UNSHARE_PRIVATE_DIRS = "/tmp:/var/tmp:/dev/shm:/run/lock"  # unshare: a private tmpfs on each (/tmp sized as bwrap's)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class BackendInfo:
     private_pidns: bool = False
     network_isolated: bool = False
     filesystem_isolated: bool = False
+    gaps: tuple[str, ...] = ()  # what this backend does NOT isolate, one plain sentence each
 
     @property
     def strength(self) -> int:
@@ -151,9 +153,14 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
             # The user to itself, not to root: mapped to root, jobs would hold every capability inside
             # the namespace (enough to write /proc/<spawner>/mem and so forge every later job's result).
             flags = ["--map-current-user", *flags]
-        return [unshare, *flags, *zygote, "pidns=1", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
+        # A private size-limited tmpfs on the host's shared dirs (in the worker's own mount namespace):
+        # no host files or pathname sockets there, no writes reaching the host's disk or memory.
+        host_ns = os.stat("/proc/self/ns/mnt").st_ino  # the zygote refuses to mount anything in this one
+        return [unshare, *flags, *zygote, "pidns=1", "workroot=/tmp", f"private_tmp={UNSHARE_PRIVATE_DIRS}",
+                f"host_mntns={host_ns}",
+                f"tmp_bytes={WORK_TMPFS_BYTES}", f"empty={UNSHARE_PRIVATE_DIRS}", "sockets=none"]
     if backend == "rlimits":
-        return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}"]
+        return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}", "sockets=none"]
     raise ValueError(f"unknown sandbox backend {backend!r}; choose from {BACKENDS}")
 
 
@@ -202,7 +209,7 @@ def _probe(backend: str) -> str | None:
     except OSError as e:
         return f"could not start: {e}"
     finally:
-        if workroot and backend != "bwrap":
+        if workroot and backend == "rlimits":  # the others' work root lives in their private tmpfs
             shutil.rmtree(workroot, ignore_errors=True)
 
 
@@ -232,9 +239,44 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
     return BackendInfo(
         name=name, reason=reason, probes=dict(probes), drops_uid=root, seccomp=seccomp,
         private_pidns=name in ("bwrap", "unshare"),
-        network_isolated=name in ("bwrap", "unshare") or seccomp,  # the filter allows AF_UNIX sockets only
+        # bwrap/unshare: a network namespace; rlimits: the filter denies every socket() (socketpair only)
+        network_isolated=name in ("bwrap", "unshare") or seccomp,
         filesystem_isolated=name == "bwrap",
+        gaps=backend_gaps(name, root=root, seccomp=seccomp, stdlib_readable=stdlib_world_readable()),
     )
+
+
+def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool) -> tuple[str, ...]:
+    """What a backend does not isolate (shown by ``llm-marl doctor`` and in ``BackendInfo.gaps``)."""
+    gaps = ["memory is limited per process (RLIMIT_AS), not per job: a job of N processes may use N times "
+            "memory_mb (no memory cgroup)"]
+    if name == "bwrap":
+        gaps.append("the worker's private /tmp (256 MiB tmpfs) is shared by its jobs one after another "
+                    "(emptied after each job)")
+    if name in ("unshare", "rlimits"):
+        gaps.append("the host's file system is visible: jobs can read every world-readable host file")
+        if not seccomp:
+            gaps.append("no seccomp filter: Unix sockets in world-writable host dirs (and, on rlimits, the "
+                        "network and abstract Unix sockets) are reachable")
+        else:
+            gaps.append("socket() is denied outright (seccomp): programs that open Unix sockets fail "
+                        "(socketpair and pipes work)")
+        if not root:
+            gaps.append("not root: jobs run under your own uid and can read and write whatever you can")
+        elif not stdlib_readable:
+            gaps.append("the job's uid cannot read this interpreter's stdlib: only the worker's preloaded "
+                        "modules import")
+    if name == "unshare":
+        gaps.append("/tmp, /var/tmp, /dev/shm and /run/lock are private size-limited tmpfs copies; other "
+                    "world-writable host dirs stay writable as the job's uid (removed after each job)")
+    if name == "rlimits":
+        gaps += [
+            "no namespaces: every host process is visible in /proc, command lines included",
+            "the work dir, /tmp, /var/tmp and /dev/shm are the host's: writes there have no quota beyond "
+            "RLIMIT_FSIZE per file (what the job's uid left is deleted after each job)",
+            "no pid namespace: a job's processes are found by its uid (and killed when the harness dies)",
+        ]
+    return tuple(gaps)
 
 
 def detect_backend(refresh: bool = False) -> BackendInfo:

@@ -76,8 +76,8 @@ class Worker:
         cmd = zygote_command(self.backend.name, uid=self.uid, preload=self.preload,
                              seccomp="trusted" if self.backend.seccomp else "off")
         self.workroot = next((a.split("=", 1)[1] for a in cmd if a.startswith("workroot=")), None)
-        if self.backend.name == "bwrap":
-            self.workroot = None  # inside the sandbox's private tmpfs; nothing on the host
+        if self.backend.name in ("bwrap", "unshare"):
+            self.workroot = None  # inside the worker's private tmpfs; nothing on the host
         stderr = None if os.environ.get("LLM_MARL_SANDBOX_DEBUG") else subprocess.DEVNULL
         self.proc = _SPAWNER.submit(
             subprocess.Popen, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
