@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, help="paired seeds (>= 2)")
     parser.add_argument("--iterations", type=int, help="iterations per run (8 tasks x 8 calls each)")
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/lab-<preset>)")
+    parser.add_argument("--jobs", type=int, default=1, help="regimes run in parallel processes (default 1)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-snr", action="store_true", help="skip the gradient-SNR probes")
     parser.add_argument("--no-tier2", action="store_true", help="skip tier 2 even where the preset runs it")
@@ -79,13 +80,15 @@ def resolve(args: argparse.Namespace) -> dict:
     iterations = preset.iterations if args.iterations is None else args.iterations
     if iterations < 1:
         raise ValueError(f"bench lab: --iterations must be >= 1, got {iterations}")
+    if args.jobs < 1:
+        raise ValueError(f"bench lab: --jobs must be >= 1, got {args.jobs}")
     tier2 = (preset.tier2 or args.tier2) and not args.no_tier2
     out = args.out or Path("benchmarks") / "results" / f"lab-{args.preset or 'quick'}"
     return {"preset": args.preset or "quick", "regimes": regimes, "learners": learners, "seeds": seeds,
             "iterations": iterations, "snr": preset.snr and not args.no_snr, "tier2": tier2,
             "tier2_seeds": min(seeds, preset.tier2_seeds) if args.seeds is None else seeds,
             "tier2_iterations": preset.tier2_iterations if args.iterations is None else iterations,
-            "out": Path(out), "plots": not args.no_plots}
+            "out": Path(out), "plots": not args.no_plots, "jobs": args.jobs}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"{line}  [elapsed {time.perf_counter() - t0:.1f}s]", flush=True)
 
-    regimes = [run_regime(REGIMES[name], plan["learners"], st, log=log) for name in plan["regimes"]]
+    regimes = _run_regimes(plan, st, log)
     results = {"preset": plan["preset"], "seeds": st.seeds, "iterations": st.iterations, "budget": B,
                "wall_s": None, "machine": report.machine_info(), "git": report.git_info(), "regimes": regimes,
                "tier2": []}
@@ -127,6 +130,32 @@ def run(args: argparse.Namespace) -> int:
         paths += plots.all_plots(regimes, out)
     print(f"[lab] done in {results['wall_s']:.1f}s: " + ", ".join(str(p) for p in paths), flush=True)
     return 0
+
+
+def _regime_job(name: str, learners: list[str], st) -> dict:
+    from .run import run_regime
+
+    return run_regime(REGIMES[name], learners, st, log=lambda line: None)
+
+
+def _run_regimes(plan: dict, st, log) -> list[dict]:
+    """Every regime of the plan, in order; ``--jobs N`` runs them in N processes (progress as each finishes)."""
+    from .run import regime_line, run_regime
+
+    names = plan["regimes"]
+    if plan["jobs"] == 1 or len(names) == 1:
+        return [run_regime(REGIMES[n], plan["learners"], st, log=log) for n in names]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    done: dict[str, dict] = {}
+    with ProcessPoolExecutor(max_workers=plan["jobs"], mp_context=mp.get_context("fork")) as pool:
+        futures = {pool.submit(_regime_job, n, plan["learners"], st): n for n in names}
+        for fut in as_completed(futures):
+            entry = fut.result()
+            done[futures[fut]] = entry
+            log(regime_line(entry))
+    return [done[n] for n in names]
 
 
 def _tier2(plan: dict, log) -> tuple[list[dict], str | None]:

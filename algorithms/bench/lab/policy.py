@@ -115,17 +115,20 @@ class Adam:
             return
         state["t"] += 1
         t = state["t"]
-        step = self.lr / (1 - self.beta1**t)
-        rc2 = 1.0 / np.sqrt(1 - self.beta2**t)
+        # p -= lr/bc1 * m / (sqrt(v/bc2) + eps)  ==  p -= (lr/bc1 * sqrt(bc2)) * m / (sqrt(v) + eps*sqrt(bc2))
+        sbc2 = float(np.sqrt(1 - self.beta2**t))
+        step = self.lr / (1 - self.beta1**t) * sbc2
+        eps = self.eps * sbc2
         for r, m, v in zip(state["runs"], state["m"], state["v"]):
             g = ascent[:, r]  # ascent = -loss gradient: m and v are kept for the loss gradient -g
             m *= self.beta1
             m -= (1 - self.beta1) * g
             v *= self.beta2
-            v += (1 - self.beta2) * (g * g)
+            g = g * g
+            g *= 1 - self.beta2
+            v += g
             denom = np.sqrt(v)
-            denom *= rc2
-            denom += self.eps
+            denom += eps
             np.divide(m, denom, out=denom)
             denom *= step
             P[:, r] -= denom

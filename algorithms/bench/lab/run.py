@@ -218,10 +218,17 @@ def run_regime(regime: Regime, learners: Sequence[str], st: Settings, log: Calla
                 "expected_sign": regime.expected.get(name), "verdict": verdict(judged, regime.expected.get(name)),
             })
     entry["wall_s"] = round(time.perf_counter() - t0, 3)
-    best = max(entry["learners"], key=lambda n: entry["learners"][n]["final_J"]["mean"])
-    log(f"[lab] {regime.name:<15} f={entry['f']:.3f} J0={entry['init_J']:.3f} "
-        f"best {best} {entry['learners'][best]['final_J']['mean']:.3f}  ({entry['wall_s']:.1f}s)")
+    log(regime_line(entry))
     return entry
+
+
+def regime_line(entry: dict) -> str:
+    """The one progress line of a finished regime."""
+    best = max(entry["learners"], key=lambda n: entry["learners"][n]["final_J"]["mean"])
+    c3 = next((c for c in entry["comparisons"] if c["learner"] == "c3"), None)
+    extra = f", c3 - grpo {c3['diff_final']['mean']:+.3f}" if c3 else ""
+    return (f"[lab] {entry['name']:<15} f={entry['f']:.3f} J0={entry['init_J']:.3f} best {best} "
+            f"{entry['learners'][best]['final_J']['mean']:.3f}{extra}  ({entry['wall_s']:.1f}s)")
 
 
 def make_regime_world(regime: Regime) -> World:
