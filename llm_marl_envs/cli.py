@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from importlib import import_module
 
@@ -24,6 +25,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("algorithms.bench.cli", "run a benchmark (e.g. 'llm-marl bench credit --quick')"),
     "view": ("llm_marl_envs.view.cli", "write a self-contained HTML view of episodes, trees, a training run or benchmark results"),
 }
+
+
+def markdown_text(doc: str) -> str:
+    """Docstring text for the console, as Markdown: reStructuredText literals (two backticks) become
+    Markdown code spans (one backtick); surrounding blank lines are dropped."""
+    return re.sub(r"``(.+?)``", r"`\1`", doc.strip("\n"), flags=re.S)
 
 
 def _load(module: str):

@@ -155,3 +155,20 @@ def test_tasks_show_prints_code_tests_and_entry_point(capsys):
     assert main(["tasks", "--show", "codegen", "-n", "1"]) == 0
     out = capsys.readouterr().out
     assert "entry point: " in out and "tests:\n    assert " in out
+
+
+def test_tasks_cli_refuses_an_option_the_source_does_not_take(capsys, monkeypatch):
+    """Regression: ``--split`` on ``arith`` was a TypeError traceback (once the CLI stopped hiding it)."""
+    monkeypatch.delenv("LLM_MARL_DEBUG", raising=False)
+    assert main(["tasks", "--show", "arith", "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert "task source 'arith' does not take --split (it takes: --seed, --difficulty)" in err and "Traceback" not in err
+    assert main(["tasks", "--show", str(EXAMPLE), "--seed", "1"]) == 2
+    assert "--seed do(es) not apply to a task file" in capsys.readouterr().err
+    assert main(["tasks", "--show", "arith", "--seed", "2", "--difficulty", "2", "-n", "1"]) == 0
+
+
+def test_tasks_listing_prints_markdown_code_spans(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "arith" in out and "gsm8k" in out

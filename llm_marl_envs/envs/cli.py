@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 
 from .registration import describe_envs, env_spec
 
 
 def markdown_card(doc: str) -> str:
-    """An env card as Markdown: reStructuredText literals (two backticks) become Markdown code spans."""
-    return re.sub(r"``(.+?)``", r"`\1`", doc.strip("\n"), flags=re.S)
+    """An env card (a module docstring) as Markdown for the console."""
+    from ..cli import markdown_text
+
+    return markdown_text(doc)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,9 +45,11 @@ learnable by a few-million-parameter character model within minutes; difficulty 
 
 from __future__ import annotations
 
+import inspect
 import random
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from ..types import Task
 from .base import TASK_SOURCES, TaskSource
@@ -270,6 +272,9 @@ class ArithTaskSource(TaskSource):
 
 
 @TASK_SOURCES.register("arith")
-def arith(**kwargs) -> ArithTaskSource:
+def arith(**kwargs: Any) -> ArithTaskSource:
     """Procedural two-stage arithmetic / linear-equation / word problems (knobs: see module docstring)."""
     return ArithTaskSource(**kwargs)
+
+
+arith.__signature__ = inspect.signature(ArithTaskSource)  # what callers (llm-marl tasks) may pass

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 
@@ -26,8 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _describe(factory) -> str:
+    from ..cli import markdown_text
+
     doc = (getattr(factory, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    return markdown_text(doc.splitlines()[0]) if doc else ""
+
+
+def _check_options(name: str, kwargs: dict) -> None:
+    """Refuse (one line) a ``--seed``/``--difficulty``/``--split``/``--path`` the source does not take."""
+    if not kwargs:
+        return
+    flags = ", ".join(f"--{k}" for k in kwargs)
+    if name not in TASK_SOURCES:
+        if not isinstance(name, str) or not name.endswith((".jsonl", ".json")):
+            return  # load_tasks names the unknown source
+        raise ValueError(f"{flags} do(es) not apply to a task file ({name})")
+    params = inspect.signature(TASK_SOURCES.get(name)).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    bad = [k for k in kwargs if k not in params]
+    if bad:
+        takes = [f"--{k}" for k in ("seed", "difficulty", "split", "path") if k in params]
+        raise ValueError(f"task source {name!r} does not take {', '.join('--' + k for k in bad)} "
+                         f"(it takes: {', '.join(takes) or 'none of these options'})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {_describe(factory)}")
         return 0
     kwargs = {k: getattr(args, k) for k in ("seed", "difficulty", "split", "path") if getattr(args, k) is not None}
+    _check_options(args.show, kwargs)
     source = load_tasks(args.show, **kwargs)  # bad names, files, values: one line from the top-level CLI
     stop = min(len(source), args.start + max(0, args.n))
     for i in range(args.start, stop):
