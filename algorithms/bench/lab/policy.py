@@ -33,45 +33,52 @@ class Messages:
     wR: np.ndarray
 
 
-def pg_gradient(world: World, pi_T: np.ndarray, pi_R: np.ndarray, msg: Messages) -> np.ndarray:
+def pg_gradient(world: World, pi_T: np.ndarray, pi_R: np.ndarray, msg: Messages,
+                skip: tuple[str, ...] | None = None) -> np.ndarray:
     """Ascent gradient ``[S, D]`` of ``Σ_i w_i log π(action_i)`` given the policy tables at ``msg.x``.
 
     ``pi_T [S, T, 11]`` and ``pi_R [S, T, 11, 10]`` come from :func:`~algorithms.bench.lab.sim.tables`.
+    Groups in ``skip`` (default: the knobs' frozen groups) are left at 0 (never read: they do not learn).
     """
+    skip = world.knobs.frozen if skip is None else skip
     C = world.knobs.C
     lay = Layout(C, world.n_tasks)
     S, T = msg.x.shape
-    sl = lay.slices
     g = np.zeros((S, lay.D))
     s_idx = np.arange(S)[:, None]
     ab, c, u = world.ab[msg.x], world.c[msg.x], world.u[msg.x]
 
     # thinker: sum_k w (e_m - pi_T)
     wT_sum = msg.wT.sum(-1)  # [S, T]
-    onehot_T = _onehot_sum(msg.mT, msg.wT, N_HINTS)  # [S, T, 11]
-    gtheta = onehot_T - wT_sum[..., None] * pi_T
-    idx = ((s_idx * N_CONTEXTS + ab)[..., None] * N_HINTS + np.arange(N_HINTS)).ravel()
-    g[:, sl["theta"]] = np.bincount(idx, weights=gtheta.ravel(), minlength=S * N_CONTEXTS * N_HINTS).reshape(S, -1)
-    p_u = np.take_along_axis(pi_T, u[..., None], axis=-1)[..., 0]  # [S, T]
-    hit_u = (msg.mT == u[..., None]) * msg.wT
-    g[:, sl["s_T"]] = (hit_u.sum(-1) - wT_sum * p_u).sum(-1, keepdims=True)
+    if "theta" not in skip:
+        gtheta = _onehot_sum(msg.mT, msg.wT, N_HINTS) - wT_sum[..., None] * pi_T  # [S, T, 11]
+        np.add.at(lay.view(g, "theta"), (s_idx, ab), gtheta)
+    if "s_T" not in skip:
+        p_u = np.take_along_axis(pi_T, u[..., None], axis=-1)[..., 0]  # [S, T]
+        hit_u = (msg.mT == u[..., None]) * msg.wT
+        g[:, lay.slices["s_T"]] = (hit_u.sum(-1) - wT_sum * p_u).sum(-1, keepdims=True)
 
     # reasoner: w (e_a - pi_R(.|x, m))
+    if {"phi", "psi", "s_R"} <= set(skip):
+        return g
     KR = msg.mR.shape[-1]
     pR = pi_R[s_idx[..., None], np.arange(T)[None, :, None], msg.mR]  # [S, T, KR, 10]
-    contrib = -msg.wR[..., None] * pR
-    contrib += _onehot(msg.aR, N_ANSWERS) * msg.wR[..., None]  # [S, T, KR, 10]
+    contrib = _onehot(msg.aR, N_ANSWERS)
+    contrib -= pR
+    contrib *= msg.wR[..., None]  # [S, T, KR, 10]
     cR = np.broadcast_to(c[..., None], (S, T, KR))
-    idx = ((((s_idx[..., None] * N_HINTS + msg.mR) * C + cR) * N_ANSWERS)[..., None] + np.arange(N_ANSWERS)).ravel()
-    g[:, sl["phi"]] = np.bincount(idx, weights=contrib.ravel(), minlength=S * N_HINTS * C * N_ANSWERS).reshape(S, -1)
-    per_task = contrib.sum(2)  # [S, T, 10]
-    idx = ((s_idx * world.n_tasks + world.psi_row[msg.x])[..., None] * N_ANSWERS + np.arange(N_ANSWERS)).ravel()
-    g[:, sl["psi"]] = np.bincount(idx, weights=per_task.ravel(), minlength=S * world.n_tasks * N_ANSWERS).reshape(S, -1)
-    gm = (3 * msg.mR + c[..., None]) % 10  # g(m, c)
-    p_g = np.take_along_axis(pR, gm[..., None], axis=-1)[..., 0]
-    sR = np.where(msg.mR != NULL_HINT, msg.wR * ((msg.aR == gm) - p_g), 0.0)  # [S, T, KR]
-    idx = (s_idx[..., None] * C + cR).ravel()
-    g[:, sl["s_R"]] = np.bincount(idx, weights=sR.ravel(), minlength=S * C).reshape(S, C)
+    if "phi" not in skip:
+        idx = ((((s_idx[..., None] * N_HINTS + msg.mR) * C + cR) * N_ANSWERS)[..., None] + np.arange(N_ANSWERS)).ravel()
+        g[:, lay.slices["phi"]] = np.bincount(idx, weights=contrib.ravel(),
+                                              minlength=S * N_HINTS * C * N_ANSWERS).reshape(S, -1)
+    if "psi" not in skip:
+        np.add.at(lay.view(g, "psi"), (s_idx, world.psi_row[msg.x]), contrib.sum(2))
+    if "s_R" not in skip:
+        gm = (3 * msg.mR + c[..., None]) % 10  # g(m, c)
+        p_g = np.take_along_axis(pR, gm[..., None], axis=-1)[..., 0]
+        sR = np.where(msg.mR != NULL_HINT, msg.wR * ((msg.aR == gm) - p_g), 0.0)  # [S, T, KR]
+        idx = (s_idx[..., None] * C + cR).ravel()
+        g[:, lay.slices["s_R"]] = np.bincount(idx, weights=sR.ravel(), minlength=S * C).reshape(S, C)
     return g
 
 
