@@ -76,7 +76,7 @@ def find_data_file(dataset: str, filenames: list[str], *, path: str | Path | Non
             if (root / dataset / name).is_file():
                 return root / dataset / name
         raise DatasetNotFoundError(
-            f"dataset {dataset!r} not found: ${DATA_ENV_VAR}={str(root)!r} holds no {dataset}/<file> "
+            f"dataset {dataset!r} not found (this project never downloads data): ${DATA_ENV_VAR}={str(root)!r} holds no {dataset}/<file> "
             f"(looked for {_names([f'{root / dataset / n}' for n in filenames])}). Fix: put the file there, "
             f"or unset {DATA_ENV_VAR} to use the shared data folder."
         )
