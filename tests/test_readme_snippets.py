@@ -76,7 +76,7 @@ def test_python_snippet_runs_as_written(offset, code, skip):
     if skip:
         pytest.skip(skip)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning:llm_marl_envs.rollout.data"})
+                          env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning:__main__"})
     if proc.returncode and "DatasetNotFoundError" in proc.stderr and not shared_data_present():
         pytest.skip(f"README.md:{line_of(offset)} reads benchmark data, not beside this checkout")
     assert proc.returncode == 0, f"README.md:{line_of(offset)} failed:\n{code}\n--- stderr ---\n{proc.stderr[-3000:]}"
