@@ -271,3 +271,17 @@ def test_bad_arguments_through_the_top_level_cli() -> None:
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "valid: tabular" in lines[0]
+
+
+def test_tier2_joins_the_report_beside_tier1(tmp_path: Path) -> None:
+    tier2 = pytest.importorskip("algorithms.bench.lab.tier2")
+    out = tmp_path / "lab2"
+    code = cli.run(_args("--regimes", "tabular", "--learners", "grpo", "c3", "--seeds", "2", "--iterations", "2",
+                         "--tier2", "--tier2-seeds", "2", "--tier2-iterations", "2", "--out", str(out), "--no-plots",
+                         "--no-snr"))
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in res["tier2"]] == list(tier2.TIER2_REGIMES)
+    for reg in res["tier2"]:
+        assert {"name", "hypothesis", "knobs", "learners", "comparisons"} <= set(reg)
+    assert "## Tier 2" in (out / "results.md").read_text()

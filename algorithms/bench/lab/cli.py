@@ -34,7 +34,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, False, 8, 100),
-    "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 16, 200),
+    "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 8, 60),
 }
 
 
@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-snr", action="store_true", help="skip the gradient-SNR probes")
     parser.add_argument("--no-tier2", action="store_true", help="skip tier 2 even where the preset runs it")
     parser.add_argument("--tier2", action="store_true", help="run tier 2 even where the preset skips it")
+    parser.add_argument("--tier2-seeds", type=int, help="tier 2's paired seeds (default: the preset's)")
+    parser.add_argument("--tier2-iterations", type=int, help="tier 2's iterations (default: the preset's)")
 
 
 def _choose(given: list[str] | None, default: tuple[str, ...], valid: dict, what: str) -> list[str]:
@@ -80,14 +82,19 @@ def resolve(args: argparse.Namespace) -> dict:
     iterations = preset.iterations if args.iterations is None else args.iterations
     if iterations < 1:
         raise ValueError(f"bench lab: --iterations must be >= 1, got {iterations}")
+    for flag in ("tier2_seeds", "tier2_iterations"):
+        v = getattr(args, flag)
+        if v is not None and v < (2 if flag == "tier2_seeds" else 1):
+            raise ValueError(f"bench lab: --{flag.replace('_', '-')} too small, got {v}")
     if args.jobs < 1:
         raise ValueError(f"bench lab: --jobs must be >= 1, got {args.jobs}")
     tier2 = (preset.tier2 or args.tier2) and not args.no_tier2
     out = args.out or Path("benchmarks") / "results" / f"lab-{args.preset or 'quick'}"
     return {"preset": args.preset or "quick", "regimes": regimes, "learners": learners, "seeds": seeds,
             "iterations": iterations, "snr": preset.snr and not args.no_snr, "tier2": tier2,
-            "tier2_seeds": min(seeds, preset.tier2_seeds) if args.seeds is None else seeds,
-            "tier2_iterations": preset.tier2_iterations if args.iterations is None else iterations,
+            "tier2_seeds": args.tier2_seeds or (min(seeds, preset.tier2_seeds) if args.seeds is None else seeds),
+            "tier2_iterations": args.tier2_iterations or (preset.tier2_iterations if args.iterations is None
+                                                          else iterations),
             "out": Path(out), "plots": not args.no_plots, "jobs": args.jobs}
 
 

@@ -82,7 +82,7 @@ def main_table(regimes: Sequence[dict]) -> list[str]:
                 verdict += f" (expected {'+' if c['expected_sign'] > 0 else '−' if c['expected_sign'] < 0 else 'tie'}, " \
                            f"on {reg.get('judged_on', 'final')})"
             lines.append(f"| {reg['name']} | {name} | {_ci(lr['final_J'])} | {_ci(lr['auc'])} | "
-                         f"{_calls(lr.get('calls_to_80pct'))} | {_ci(c['diff_final'], signed=True) if c else '–'} | "
+                         f"{_calls(lr['calls_to_80pct']) if 'calls_to_80pct' in lr else '–'} | {_ci(c['diff_final'], signed=True) if c else '–'} | "
                          f"{_ci(c['diff_auc'], signed=True) if c else '–'} | {verdict} |")
     return lines
 
