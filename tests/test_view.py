@@ -387,14 +387,15 @@ LAB_RESULTS = {
             "curve": {"calls": [0, 64, 128], "mean": [0.3, 0.4 + d, 0.5 + d], "ci95_lo": [0.28, 0.37 + d, 0.46 + d],
                       "ci95_hi": [0.32, 0.43 + d, 0.54 + d]},
             "final_J": {"mean": 0.5 + d, "ci95": [0.46 + d, 0.54 + d]}, "auc": {"mean": 0.4 + d, "ci95": [0.38 + d, 0.42 + d]},
-            "calls_to_80pct": 96.0, "snr": {"thinker": 1.2, "reasoner": 0.8}, "fidelity": {"within": 0.7, "pooled": 0.5},
+            "calls_to_80pct": 96.0, "snr": {"thinker": {"init": 1.2, "mid": 0.9}, "reasoner": {"init": 0.8, "mid": 0.7}},
+            "fidelity": {"within": {"thinker": 0.7, "reasoner": 0.6}, "pooled": {"thinker": 0.5, "reasoner": 0.4}},
             "thinker_contribution": 0.3, "p_null": 0.1, "cmi_over_h": 0.4, "trained_messages_per_iter": 16.0}
             for name, d in (("grpo", 0.0), ("c3", 0.1), ("ccpo_crn", 0.05))},
         "comparisons": [
             {"learner": "c3", "baseline": "grpo", "diff_final": {"mean": 0.1, "ci95": [0.05, 0.15]},
-             "diff_auc": {"mean": 0.1, "ci95": [0.06, 0.14]}, "verdict": "supported"},
+             "diff_auc": {"mean": 0.1, "ci95": [0.06, 0.14]}, "expected_sign": 1, "verdict": "hypothesis held"},
             {"learner": "ccpo_crn", "baseline": "grpo", "diff_final": {"mean": 0.05, "ci95": [-0.01, 0.11]},
-             "diff_auc": {"mean": 0.05, "ci95": [-0.02, 0.12]}, "verdict": "inconclusive"}],
+             "diff_auc": {"mean": 0.05, "ci95": [-0.02, 0.12]}, "expected_sign": None, "verdict": "no practical difference"}],
     }],
 }
 
@@ -406,7 +407,8 @@ def test_bench_lab_page(tmp_path):
     p = parse(build_html(detect(out)))
     check_safe(p)
     text = "".join(p.text)
-    assert "frozen_thinker" in text and "C3 beats GRPO" in text and "supported" in text and "inconclusive" in text
+    assert "frozen_thinker" in text and "C3 beats GRPO" in text and "hypothesis held" in text
+    assert "no practical difference" in text and "snr thinker init" in text and "fidelity pooled reasoner" in text
     assert "0.600 [0.560, 0.640]" in text  # c3's final J with its interval
     assert "0.100 [0.050, 0.150]" in text  # the paired difference with its interval
     assert "0.620" in text  # f
@@ -448,7 +450,7 @@ def test_terminal_views_of_trees_runs_and_benchmarks(rollouts, tmp_path):
     lab.mkdir()
     (lab / "results.json").write_text(json.dumps(LAB_RESULTS))
     render_terminal(detect(lab), console=console)
-    assert "supported" in console.export_text()
+    assert "hypothesis held" in console.export_text()
 
 
 def test_assets_are_package_data():

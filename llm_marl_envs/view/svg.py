@@ -34,10 +34,12 @@ def _finite(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+def _ticks(lo: float, hi: float, n: int = 4, *, integer: bool = False) -> list[float]:
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / n
+    if integer:
+        raw = max(raw, 1.0)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.ceil(lo / step) * step
@@ -89,7 +91,7 @@ def line_chart(series: Sequence[Series], *, title: str, xlabel: str = "", ylabel
     for t in _ticks(y0, y1):
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="#eee"/>'
                      f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end" font-size="10">{escape(_fmt(t))}</text>')
-    for t in _ticks(x0, x1):
+    for t in _ticks(x0, x1, integer=all(float(x).is_integer() for x in xs)):
         parts.append(f'<text x="{X(t):.1f}" y="{top + ph + 14}" text-anchor="middle" font-size="10">{escape(_fmt(t))}</text>')
     if xlabel:
         parts.append(f'<text x="{left + pw / 2:.0f}" y="{height - 6}" text-anchor="middle" font-size="11">{escape(xlabel)}</text>')

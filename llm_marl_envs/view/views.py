@@ -66,7 +66,7 @@ def ci_text(cell: Any, digits: int = 3) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "") -> str:
     """An escaped HTML table; cells that are numbers are right-aligned. A cell may be ``(text, css_class)``."""
-    out = [f'<table class="{_e(cls)}">']
+    out = [f'<div class="scroll"><table class="{_e(cls)}">']
     if any(headers):
         out.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>")
     for row in rows:
@@ -79,7 +79,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "
             num = " num" if not isinstance(c, str) or (text[:1].isdigit() or text[:1] in "-+–") else ""
             cells.append(f'<td class="{_e((num + " " + extra).strip())}">{_e(text)}</td>')
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -117,13 +117,11 @@ def rollout_html(source: Source) -> str:
     rows = [("episodes", len(eps)), ("trees", len(data["trees"])), ("tasks", n_tasks), ("envs", ", ".join(envs) or "–"),
             ("roles", ", ".join(data["roles"]) or "–")]
     if eps:
-        rows += [("mean team reward", sum(e["reward"] for e in eps) / len(eps)),
-                 ("accuracy (verdict correct)", sum(bool(e["verdict"] and e["verdict"]["correct"]) for e in eps) / len(eps))]
-    if data["trees"]:
-        rows.append(("tree credit", data["credit_note"]))
-    parts = ['<section id="summary"><h2>Summary</h2>', table(["", ""], rows, cls="kv")]
+        rows += [("mean team reward", fmt(sum(e["reward"] for e in eps) / len(eps))),
+                 ("accuracy", fmt(sum(bool(e["verdict"] and e["verdict"]["correct"]) for e in eps) / len(eps)))]
+    parts = ['<section id="summary"><p class="kv">' + " · ".join(f"<b>{_e(k)}</b> {_e(v)}" for k, v in rows) + "</p>"]
     for s in data["stats"]:
-        parts.append("<h3>Run stats</h3>" + table(["field", "value"], [(k, v) for k, v in s.items()]))
+        parts.append("<details><summary>run stats</summary>" + table(["field", "value"], list(s.items())) + "</details>")
     parts.append('</section><noscript><p>The transcripts need JavaScript (inline, no network).</p></noscript>')
     title = f"Rollout: {len(eps)} episodes, {len(data['trees'])} trees"
     return render_page(title=title, subtitle=str(source.main), body_html="".join(parts), data=data)
@@ -133,7 +131,8 @@ def rollout_html(source: Source) -> str:
 RUN_GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("reward", lambda k: "reward" in k and not k.startswith("critic/")),
     ("accuracy", lambda k: "accuracy" in k or "pass@" in k),
-    ("credit statistics", lambda k: k.startswith(("adv_", "raw_credit", "estimator/", "credit")) or "credit" in k),
+    ("credit statistics", lambda k: (k.startswith(("adv_", "raw_credit", "estimator/", "credit")) or "credit" in k)
+     and not k.endswith(("n_groups", "decisions"))),
     ("critic", lambda k: k.startswith("critic/")),
     ("evaluator calls", lambda k: "evaluator_calls" in k),
     ("tokens", lambda k: "tokens" in k),
@@ -206,9 +205,13 @@ def run_html(source: Source) -> str:
 
 
 # ----------------------------------------------------------------------------- bench credit
+VERDICT_CLASS = {"hypothesis held": "verdict-yes", "hypothesis failed": "verdict-no", "supported": "verdict-yes",
+                 "contradicted": "verdict-no", "differs": "verdict-differs"}
+
+
 def _verdict_cell(text: Any) -> tuple[str, str]:
     t = str(text)
-    return t, f"verdict-{t.split()[0].lower()}" if t else ""
+    return t, VERDICT_CLASS.get(t, "")
 
 
 def bench_credit_html(source: Source) -> str:
@@ -263,9 +266,21 @@ LAB_COLUMNS = ("final_J", "auc", "calls_to_80pct", "snr", "fidelity", "thinker_c
                "trained_messages_per_iter")
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts without a ``mean`` (``snr: {thinker: {init, mid}}``) as dotted columns."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and "mean" not in v and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def _lab_cell(v: Any) -> str:
-    if isinstance(v, dict) and "mean" not in v:
-        return ", ".join(f"{k} {fmt(x)}" for k, x in v.items())
+    if isinstance(v, dict) and "mean" not in v:  # e.g. snr {thinker: {init, mid}}, fidelity {within: {...}}
+        sep = "; " if any(isinstance(x, dict) for x in v.values()) else ", "
+        return sep.join(f"{k} {_lab_cell(x)}" for k, x in v.items())
     if isinstance(v, list) and len(v) > 2:
         return f"{fmt(v[-1])} (last of {len(v)})" if all(_is_num(x) for x in v) else str(v)
     return ci_text(v) or fmt(v)
@@ -275,10 +290,14 @@ def bench_lab_html(source: Source) -> str:
     """``bench lab`` results: per regime its hypothesis, the learners' table with 95% intervals, the
     comparisons with GRPO and their verdicts, the exact-J curves with bands; and the folder's plots."""
     res = _read_json(source.main)
-    head = [(k, res.get(k)) for k in ("preset", "seeds", "iterations", "budget", "wall_s", "git") if k in res]
-    if isinstance(res.get("machine"), dict):
-        head.append(("machine", ", ".join(f"{k} {v}" for k, v in res["machine"].items())))
-    parts = ['<section id="bench">', table(["", ""], [(k, fmt(v) if not isinstance(v, str) else v) for k, v in head], cls="kv")]
+    head = [(k, res.get(k)) for k in ("preset", "seeds", "iterations", "budget", "wall_s") if k in res]
+    for k in ("git", "machine"):
+        if isinstance(res.get(k), dict):
+            head.append((k, ", ".join(f"{a} {b}" for a, b in res[k].items())))
+        elif k in res:
+            head.append((k, str(res[k])))
+    parts = ['<section id="bench"><p class="kv">' + " · ".join(f"<b>{_e(k)}</b> {_e(fmt(v) if not isinstance(v, str) else v)}"
+                                                          for k, v in head) + "</p>"]
     for reg in res.get("regimes") or []:
         name = reg.get("name", "?")
         parts.append(f'<h2 id="regime-{_e(name)}">{_e(name)}</h2>')
@@ -290,8 +309,10 @@ def bench_lab_html(source: Source) -> str:
         if facts:
             parts.append(table(["", ""], [(k, fmt(v) if not isinstance(v, str) else v) for k, v in facts], cls="kv"))
         learners = reg.get("learners") or {}
-        cols = [c for c in LAB_COLUMNS if any(c in d for d in learners.values())]
-        parts.append(table(["learner"] + cols, [[n] + [_lab_cell(d.get(c)) for c in cols] for n, d in learners.items()]))
+        flat = {n: _flatten({c: d[c] for c in LAB_COLUMNS if c in d}) for n, d in learners.items()}
+        cols = list(dict.fromkeys(c for f in flat.values() for c in f))
+        parts.append(table(["learner"] + [c.replace(".", " ") for c in cols],
+                           [[n] + [_lab_cell(f.get(c)) for c in cols] for n, f in flat.items()]))
         comps = reg.get("comparisons") or []
         if comps:
             parts.append("<h3>vs baseline (paired over seeds, 95% interval)</h3>" + table(
@@ -307,7 +328,7 @@ def bench_lab_html(source: Source) -> str:
             parts.append('<div class="charts">' + line_chart(ss, title=f"{name}: exact held-out J (95% band)",
                                                                xlabel="evaluator calls", width=560, height=300) + "</div>")
     for key, val in res.items():  # tier 2 and any other table-like block
-        if key in ("regimes", "machine") or not isinstance(val, (list, dict)) or key == "preset":
+        if key in ("regimes", "machine", "git", "preset") or not isinstance(val, (list, dict)) or not val:
             continue
         parts.append(f"<h2>{_e(key)}</h2><pre>{_e(json.dumps(val, indent=1)[:20000])}</pre>")
     imgs = png_images(source.folder)
