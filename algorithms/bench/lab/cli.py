@@ -124,8 +124,12 @@ def run(args: argparse.Namespace) -> int:
     results = {"preset": plan["preset"], "seeds": st.seeds, "iterations": st.iterations, "budget": B,
                "wall_s": None, "machine": report.machine_info(), "git": report.git_info(), "regimes": regimes,
                "tier2": []}
-    if plan["tier2"]:
+    if plan["tier2"]:  # tier 1 is on disk first: a failure in tier 2 does not lose it
+        results["wall_s"] = round(time.perf_counter() - t0, 2)
+        results["tier2_note"] = "tier 2 did not finish (this file holds tier 1 only)"
+        report.write(results, out)
         results["tier2"], note = _tier2(plan, log)
+        results.pop("tier2_note")
         if note:
             results["tier2_note"] = note
     results["wall_s"] = round(time.perf_counter() - t0, 2)

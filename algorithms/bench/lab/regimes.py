@@ -43,10 +43,10 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
     Regime("hetero", Knobs(follow=(0.0, 1.0, 2.0, 3.0)),
            "the reasoner's follow skill differs by c: per-task baselines matter, so batch-level baselines "
            "(RAE, Dr. MAS) lose to MAGRPO's per-task group (AUC)", {"rae": -1, "drmas": -1}, judged_on="auc"),
-    Regime("frozen_thinker", Knobs(p_think=0.5, p_null=0.0, follow=3.0, frozen=THINKER),
+    Regime("frozen_thinker", Knobs(p_think=0.5, p_null=0.0, follow=4.0, frozen=THINKER),
            "thinker frozen 50% wrong, strong reasoner: C3 gives exactly zero credit in contexts the reasoner cannot "
            "fix, MAGRPO's constant-negative credits there random-walk under Adam: C3 beats MAGRPO", {"c3": 1}),
-    Regime("frozen_noisy", Knobs(p_think=0.5, p_null=0.0, follow=3.0, eps=0.2, frozen=THINKER),
+    Regime("frozen_noisy", Knobs(p_think=0.5, p_null=0.0, follow=4.0, eps=0.2, frozen=THINKER),
            "frozen thinker plus evaluator noise ε = 0.2: the noise masks C3's advantage, a tie", {"c3": 0}),
     Regime("free_riding", Knobs(solo_frac=0.5, p_null=0.5),
            "half the tasks are solo-solvable and the thinker starts lazy (P(∅) = 0.5): CCPO's counterfactual "
