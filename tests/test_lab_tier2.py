@@ -203,12 +203,27 @@ def test_run_tier2_layout_and_errors() -> None:
         assert cmp["learner"] == "c3" and cmp["baseline"] == "grpo"
         assert {"diff_final", "diff_auc", "verdict"} <= set(cmp)
     assert set(out[1]["shared_vs_per_role"]) == {"grpo", "c3"}
+    table = t2.format_tier2(out)
+    assert "| tabular_tokens | c3 | ppo_token | 80 |" in table and "shared − per-role" in table
     with pytest.raises(ValueError, match="valid: tabular_tokens, shared_weights"):
         t2.run_tier2(["nope"], seeds=2, iterations=1)
     with pytest.raises(ValueError, match="seeds must be >= 2"):
         t2.run_tier2(["tabular_tokens"], seeds=1, iterations=1)
     with pytest.raises(ValueError, match="unknown learner"):
         t2.run_tier2(["tabular_tokens"], seeds=2, iterations=1, learners=["zzz"])
+
+
+def test_frozen_parameters_do_not_move() -> None:
+    knobs = replace(EASY, frozen=("T.W", "T.b"))
+    world = pol.make_world(knobs)
+    learner = t2.tier2_learners()["grpo"]
+    before = pol.init_params(knobs, 2)
+    res = t2.run_learner(world, learner, 2, 3)
+    assert not np.array_equal(res.J[:, 0], res.J[:, -1])
+    assert torch.equal(res.params["T.W"], before["T.W"].detach()) and torch.equal(res.params["T.b"], before["T.b"])
+    assert not torch.equal(res.params["R.W"], before["R.W"].detach())
+    with pytest.raises(ValueError, match="unknown frozen parameter"):
+        replace(EASY, frozen=("W",))  # per-role policies have T.W / R.W, not W
 
 
 def test_bad_knobs_are_one_line_errors() -> None:

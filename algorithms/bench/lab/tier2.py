@@ -179,8 +179,15 @@ class RowMap:
     k: np.ndarray
 
 
+_TEXTS: dict[tuple[int, ...], str] = {}
+
+
 def _text(tokens: Sequence[int]) -> str:
-    return " ".join(TOKEN_NAMES[v] for v in tokens)
+    """A message's text: its token names joined by spaces (``"<fill> 3 <eos>"``)."""
+    key = tuple(tokens)
+    if key not in _TEXTS:
+        _TEXTS[key] = " ".join(TOKEN_NAMES[v] for v in tokens)
+    return _TEXTS[key]
 
 
 def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarray, *, VT: np.ndarray | None = None,
@@ -195,9 +202,13 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
     (MAPPO); ``prefix`` goes before every episode and group id (to put several seeds in one batch).
     """
     tok = ro.tokens[s].tolist()
+    VT = None if VT is None else np.asarray(VT, dtype=np.float64).tolist()
+    VR = None if VR is None else np.asarray(VR, dtype=np.float64).tolist()
     lengths = pol.message_mask(ro.tokens[s]).sum(-1).tolist()  # [T][KT]
     ans = ro.ans[s].tolist()
-    R = ro.R[s]
+    R = ro.R[s].tolist()
+    xs = ro.x[s].tolist()
+    parent = ro.parent.tolist()
     T, KT = len(tok), len(tok[0])
     rows: list[Decision] = []
     role: list[int] = []
@@ -206,8 +217,7 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
     joint = np.flatnonzero(~ro.solo).tolist()
     solo = np.flatnonzero(ro.solo).tolist()
     for t in range(T):
-        x = int(ro.x[s, t])
-        task = f"hint-{x}"
+        task = f"hint-{xs[t]}"
         ctxT = f"{task}|thinker"
         msgs = [tok[t][k][: lengths[t][k]] for k in range(KT)]
         texts = [_text(m) for m in msgs]
@@ -216,11 +226,11 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
         if plan == "tree":
             tree = f"{prefix}tree{t}"
             for i in range(KT):
-                leaves = np.flatnonzero(ro.parent == i).tolist()
+                leaves = [j for j, p in enumerate(parent) if p == i]
                 node = f"{t}.{i}"
                 rows.append(Decision(
                     episode_id=f"{tree}/{node}", group_id=f"{tree}|thinker|root", task_id=task, role="thinker",
-                    agent="thinker_0", turn=0, reward=float(R[t, leaves].mean()), context=ctxT, token_ids=msgs[i],
+                    agent="thinker_0", turn=0, reward=sum(R[t][j] for j in leaves) / len(leaves), context=ctxT, token_ids=msgs[i],
                     logprobs=lps[i][: len(msgs[i])], text=texts[i], node_id=node, parent_id="root"))
                 role.append(0)
                 ts.append(t)
@@ -229,7 +239,7 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
                 for j in leaves:
                     rows.append(Decision(
                         episode_id=f"{tree}/{node}.{j}", group_id=f"{tree}|reasoner|{node}", task_id=task,
-                        role="reasoner", agent="reasoner_0", turn=1, reward=float(R[t, j]), context=ctxR,
+                        role="reasoner", agent="reasoner_0", turn=1, reward=R[t][j], context=ctxR,
                         token_ids=[ans[t][j]], logprobs=[lpr[j]], node_id=f"{node}.{j}", parent_id=node,
                         terminal=True))
                     role.append(1)
@@ -238,17 +248,17 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
             continue
         group = f"{prefix}t{t}"
         for n, j in enumerate(joint):
-            k = int(ro.parent[j])
-            cf = float(R[t, solo[n]]) if plan == "ccpo" else None
+            k = parent[j]
+            cf = R[t][solo[n]] if plan == "ccpo" else None
             ep = f"{prefix}t{t}/e{n}"
             rows.append(Decision(
                 episode_id=ep, group_id=group, task_id=task, role="thinker", agent="thinker_0", turn=0,
-                reward=float(R[t, j]), context=ctxT, token_ids=msgs[k], logprobs=lps[k][: len(msgs[k])], text=texts[k],
-                counterfactual_reward=cf, value=None if VT is None else float(VT[t, k]), sample_index=n))
+                reward=R[t][j], context=ctxT, token_ids=msgs[k], logprobs=lps[k][: len(msgs[k])], text=texts[k],
+                counterfactual_reward=cf, value=None if VT is None else VT[t][k], sample_index=n))
             rows.append(Decision(
                 episode_id=ep, group_id=group, task_id=task, role="reasoner", agent="reasoner_0", turn=1,
-                reward=float(R[t, j]), context=f"{task}|reasoner|{texts[k]}", token_ids=[ans[t][j]],
-                logprobs=[lpr[j]], counterfactual_reward=cf, value=None if VR is None else float(VR[t, j]),
+                reward=R[t][j], context=f"{task}|reasoner|{texts[k]}", token_ids=[ans[t][j]],
+                logprobs=[lpr[j]], counterfactual_reward=cf, value=None if VR is None else VR[t][j],
                 sample_index=n, terminal=True))
             role += [0, 1]
             ts += [t, t]
@@ -256,13 +266,13 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
         for n, j in enumerate(solo):
             rows.append(Decision(
                 episode_id=f"{prefix}t{t}/s{n}", group_id=group, task_id=task, role="reasoner", agent="reasoner_0",
-                turn=0, reward=float(R[t, j]), context=f"{task}|reasoner|", token_ids=[ans[t][j]], logprobs=[lpr[j]],
+                turn=0, reward=R[t][j], context=f"{task}|reasoner|", token_ids=[ans[t][j]], logprobs=[lpr[j]],
                 kind="solo", sample_index=n, terminal=True))
             role.append(1)
             ts.append(t)
             ks.append(j)
-    gen = sum(map(sum, lengths)) + int(R.size)
-    batch = RolloutBatch(rows, evaluator_calls=int(R.size), generated_tokens=gen)
+    calls = int(ro.R[s].size)
+    batch = RolloutBatch(rows, evaluator_calls=calls, generated_tokens=sum(map(sum, lengths)) + calls)
     return batch, RowMap(np.array(role), np.array(ts), np.array(ks))
 
 
@@ -293,12 +303,15 @@ def seed_credits(estimator_name: str, config: object, batches: Sequence[RolloutB
 # ------------------------------------------------------------------------------------------------ one run
 @dataclass
 class RunResult:
-    """Exact J ``[S, n_eval]`` at ``calls [n_eval]``, trained messages per iteration (mean over seeds), wall time."""
+    """Exact J and P(∅) ``[S, n_eval]`` at ``calls [n_eval]``, trained messages per iteration (mean over seeds),
+    wall time, and the final parameters."""
 
     calls: np.ndarray
     J: np.ndarray
+    p_null: np.ndarray
     trained_per_iter: float
     wall_s: float
+    params: dict[str, torch.Tensor]
 
 
 def eval_iterations(iterations: int) -> np.ndarray:
@@ -320,13 +333,13 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
     t0 = time.perf_counter()
     k = world.knobs
     params = pol.init_params(k, seeds)
-    opt = torch.optim.Adam(list(params.values()), lr=k.lr if lr is None else lr)
+    opt = torch.optim.Adam([v for n, v in params.items() if n not in k.frozen], lr=k.lr if lr is None else lr)
     loss_fn = LOSSES.get(learner.loss)
     loss_cfg = LossConfig(name=learner.loss)
     estimator = ESTIMATORS.get(learner.estimator)
     xs, Us = schedule(world, seeds, iterations, seed)
     evals = set(eval_iterations(iterations).tolist())
-    J, calls = [], []
+    J, p_null, calls = [], [], []
     states = [{} for _ in range(seeds)]
     critic = learner.estimator == "mappo"
     if critic:
@@ -336,7 +349,9 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
     S = seeds
     for it in range(iterations + 1):
         if it in evals:
-            J.append(pol.exact_J(world, params))
+            j, pn = pol.exact_eval(world, params)
+            J.append(j)
+            p_null.append(pn)
             calls.append(it * TASKS_PER_ITER * B)
         if it == iterations:
             break
@@ -386,7 +401,9 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
         if critic:
             VT = _critic_update(VT, x[..., None].repeat(KT, -1), None, ret_T)
             VR = _critic_update(VR, x[..., None].repeat(KR, -1), ro.hintR.numpy(), ret_R)
-    return RunResult(np.asarray(calls), np.stack(J, axis=1), float(np.mean(trained)), time.perf_counter() - t0)
+    return RunResult(np.asarray(calls), np.stack(J, axis=1), np.stack(p_null, axis=1),
+                     float(np.mean(trained)) if trained else 0.0, time.perf_counter() - t0,
+                     {n: v.detach() for n, v in params.items()})
 
 
 def seed_loss(loss_fn: Callable, cfg: LossConfig, logp: Sequence[torch.Tensor], adv: Sequence[torch.Tensor],
@@ -463,6 +480,7 @@ def run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: 
             res["learners"][n] = {
                 "curve": _curve(r.calls, r.J), "final_J": mean_ci95(r.J[:, -1]), "auc": mean_ci95(r.J.mean(1)),
                 "trained_messages_per_iter": r.trained_per_iter, "loss": table[n].loss, "wall_s": r.wall_s,
+                "p_null": {"init": mean_ci95(r.p_null[:, 0]), "final": mean_ci95(r.p_null[:, -1])},
             }
         base = runs["grpo"]
         for n, r in runs.items():
@@ -486,3 +504,36 @@ def run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: 
             + f" ({res['wall_s']:.1f} s)")
         out.append(res)
     return out
+
+
+TIER2_PRESETS: dict[str, dict[str, int]] = {"quick": {"seeds": 6, "iterations": 40},
+                                            "full": {"seeds": 16, "iterations": 120}}
+"""Sizes for the lab CLI's presets (``run_tier2(TIER2_REGIMES, **TIER2_PRESETS[preset])``). Measured cost: about
+3.3 ms of CPU per seed-iteration and learner on one torch thread (mostly building the ``RolloutBatch`` rows and
+the estimators' Python), so quick ≈ 2 × 5 × 6 × 40 × 3.3 ms ≈ 8 s and full ≈ 2 × 5 × 16 × 120 × 3.3 ms ≈ 63 s."""
+
+
+def format_tier2(results: Sequence[dict]) -> str:
+    """Tier 2's markdown table: per regime × learner final J and AUC (95% CI), difference vs grpo and verdict,
+    and, where present, shared − per-role final J per learner."""
+    def ci(d: dict) -> str:
+        return f"{d['mean']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]"
+
+    def sci(d: dict) -> str:
+        return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+    lines = ["| regime | learner | loss | msgs/iter | final J | AUC | final − grpo | AUC − grpo | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for reg in results:
+        cmp = {c["learner"]: c for c in reg["comparisons"]}
+        for name, lr in reg["learners"].items():
+            c = cmp.get(name)
+            lines.append(f"| {reg['name']} | {name} | {lr['loss']} | {lr['trained_messages_per_iter']:.0f} | "
+                         f"{ci(lr['final_J'])} | {ci(lr['auc'])} | {sci(c['diff_final']) if c else '—'} | "
+                         f"{sci(c['diff_auc']) if c else '—'} | {c['verdict'] if c else 'baseline'} |")
+    cross = [r for r in results if "shared_vs_per_role" in r]
+    if cross:
+        lines += ["", "| learner | shared − per-role final J | AUC | verdict (expected < 0) |", "|---|---|---|---|"]
+        for name, d in cross[0]["shared_vs_per_role"].items():
+            lines.append(f"| {name} | {sci(d['diff_final'])} | {sci(d['diff_auc'])} | {d['verdict']} |")
+    return "\n".join(lines)

@@ -48,6 +48,8 @@ EOS = 11
 N_HINTS = HINT_VOCAB + 1  # decoded hints 0..9 and ∅
 N_CONTEXTS = 100  # thinker contexts a·10+b
 DTYPE = torch.float64
+PARAM_NAMES = {"per_role": ("T.ctx", "R.ctx", "pos", "tok", "T.W", "T.b", "R.W", "R.b"),
+               "shared": ("T.ctx", "R.ctx", "pos", "tok", "W", "b", "role")}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Tier2Knobs:
     ``C``, ``p_think``, ``p_null``, ``follow``, ``eps``, ``held_frac``, ``split_seed`` as in credit-lab.md §1 (here
     ``p_null`` = initial P(EOS) at each step); ``L`` max message tokens; ``p_fill`` initial P(FILLER) at each step;
     ``d`` embedding width; ``shared`` one head for both roles; ``init_noise`` std of the fixed init noise;
+    ``frozen`` names of parameters that are not trained (see :func:`init_params`);
     ``lr`` Adam learning rate: 0.01, not tier 1's 0.05 on logits, because here every coordinate of the head W
     and of the embeddings moves by about lr per Adam step and a logit is their product summed over d coordinates
     (at 0.05 every learner's J first fell below its start).
@@ -75,8 +78,14 @@ class Tier2Knobs:
     lr: float = 0.01
     held_frac: float = 0.25
     split_seed: int = 0
+    frozen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "frozen", tuple(self.frozen))
+        names = PARAM_NAMES["shared" if self.shared else "per_role"]
+        bad = sorted(set(self.frozen) - set(names))
+        if bad:
+            raise ValueError(f"tier2 knobs: unknown frozen parameter(s) {bad}; valid: {', '.join(names)}")
         if not 1 <= self.L <= 3:
             raise ValueError(f"tier2 knobs: L must be 1..3 (12^L messages are enumerated), got {self.L}")
         if self.d < VOCAB:
@@ -90,7 +99,9 @@ class Tier2Knobs:
             raise ValueError(f"tier2 knobs: eps must be in [0, 0.5], got {self.eps}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["frozen"] = list(self.frozen)
+        return d
 
 
 @dataclass(frozen=True)
@@ -310,13 +321,20 @@ def reasoner_q(world: Tier2World, params: dict[str, torch.Tensor], x: np.ndarray
 
 
 @torch.no_grad()
-def exact_J(world: Tier2World, params: dict[str, torch.Tensor], tasks: np.ndarray | None = None) -> np.ndarray:
-    """Exact held-out (or ``tasks``) accuracy J per seed ``[S]``: mean over tasks of Σ_h P(h | x) Q(x, h)."""
+def exact_eval(world: Tier2World, params: dict[str, torch.Tensor], tasks: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``(J [S], P(∅) [S])`` over the held-out (or ``tasks``): J = mean of Σ_h P(h | x) Q(x, h), P(∅) the
+    mean probability that the thinker's message decodes to the null hint."""
     x = world.held if tasks is None else np.asarray(tasks)
     ctx, inv = np.unique(world.ab[x], return_inverse=True)
     P = hint_distribution(params, ctx, world.knobs.L)[:, torch.as_tensor(inv)]  # [S, X, 11]
     Q = reasoner_q(world, params, x)
-    return (P * Q).sum(-1).mean(-1).numpy()
+    return (P * Q).sum(-1).mean(-1).numpy(), P[..., NULL_HINT].mean(-1).numpy()
+
+
+def exact_J(world: Tier2World, params: dict[str, torch.Tensor], tasks: np.ndarray | None = None) -> np.ndarray:
+    """Exact held-out (or ``tasks``) accuracy J per seed ``[S]``: mean over tasks of Σ_h P(h | x) Q(x, h)."""
+    return exact_eval(world, params, tasks)[0]
 
 
 @torch.no_grad()
