@@ -2,8 +2,9 @@
 
 Order (the first rule that finds something wins):
 
-1. ``<answer>…</answer>``: the last complete pair of tags. Inside it, a ``\\boxed{}`` or an
-   "answer is" marker is honoured; otherwise the whole content is the answer.
+1. ``<answer>…</answer>``: the last complete pair of tags. Inside it, a ``\\boxed{}`` (rule 2, an
+   empty or unclosed one included) or an "answer is" marker is honoured; otherwise the whole content
+   is the answer.
 2. ``\\boxed{…}`` / ``\\fbox{…}``: the last one decides, with brace matching (``\\boxed 5`` too). When
    the last one is empty (``\\boxed{}``) or never closed (a truncated generation), the response has
    **no answer**: earlier boxes and numbers are not used.
