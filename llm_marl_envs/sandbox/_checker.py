@@ -153,6 +153,7 @@ class Channel:
         self.pump = pump
         self.deadline = deadline
         self.seq = 0
+        self.buf = b""  # bytes read from the reply pipe beyond the frame being decoded
         self.gone: str | None = None
         self.fault: str | None = None  # the last refusal or loss during the current test
         self.calls = 0
@@ -193,28 +194,30 @@ class Channel:
     def _send(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            self._wait(self.req_fd, select.POLLOUT)
-            try:
+            try:  # the pipe usually has room: write first, wait only when it is full
                 n = os.write(self.req_fd, view[: 1 << 16])
             except BlockingIOError:
+                self._wait(self.req_fd, select.POLLOUT)
                 continue
             except OSError:
                 raise self.lost("the program closed its request pipe") from None
             view = view[n:]
 
     def _read(self, n: int) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            self._wait(self.rep_fd, select.POLLIN)
+        """``n`` bytes of the reply stream (reading ahead into ``buf``, at most a frame's worth)."""
+        while len(self.buf) < n:
+            if time.monotonic() > self.deadline:
+                raise self.lost("timeout")
             try:
-                chunk = os.read(self.rep_fd, min(n - got, 1 << 20))
+                chunk = os.read(self.rep_fd, max(n - len(self.buf), 1 << 16))
             except BlockingIOError:
+                self._wait(self.rep_fd, select.POLLIN)
                 continue
             if not chunk:
                 raise self.lost("the program's process ended")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
 
     def receive(self):
         n = _codec.frame_length(self._read(4))

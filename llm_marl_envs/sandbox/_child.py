@@ -213,11 +213,10 @@ def child_serve(job: dict) -> None:
             raise NameError(f"name {name!r} is not defined by the program") from None
 
     def send(value) -> None:
-        data = _codec.frame(encoder.encode(value))
+        data = _codec.frame(_codec.Encoder(keep=keep).encode(value))
         while data:
             data = data[_write(REP_FD, data):]
 
-    encoder = _codec.Encoder(keep=keep)
     try:
         exec(compile(job["source"], "solution.py", "exec"), g)
         if job.get("setup"):
