@@ -33,9 +33,11 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, False, 8, 100),
-    "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 8, 60),
+    "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, True, 6, 40),
+    "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 16, 120),
 }
+"""Tier-2 sizes here are fallbacks: ``tier2.TIER2_PRESETS`` (engineer H2's measured sizes) wins when it exists;
+``--tier2-seeds`` / ``--tier2-iterations`` win over both (``--seeds`` / ``--iterations`` size tier 1 only)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,9 +94,7 @@ def resolve(args: argparse.Namespace) -> dict:
     out = args.out or Path("benchmarks") / "results" / f"lab-{args.preset or 'quick'}"
     return {"preset": args.preset or "quick", "regimes": regimes, "learners": learners, "seeds": seeds,
             "iterations": iterations, "snr": preset.snr and not args.no_snr, "tier2": tier2,
-            "tier2_seeds": args.tier2_seeds or (min(seeds, preset.tier2_seeds) if args.seeds is None else seeds),
-            "tier2_iterations": args.tier2_iterations or (preset.tier2_iterations if args.iterations is None
-                                                          else iterations),
+            "tier2_seeds": args.tier2_seeds, "tier2_iterations": args.tier2_iterations,
             "out": Path(out), "plots": not args.no_plots, "jobs": args.jobs}
 
 
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         report.write(results, out)
         results["tier2"], note = _tier2(plan, log)
         results.pop("tier2_note")
+        results["tier2_sizes"] = plan.get("tier2_sizes")
         if note:
             results["tier2_note"] = note
     results["wall_s"] = round(time.perf_counter() - t0, 2)
@@ -176,8 +177,12 @@ def _tier2(plan: dict, log) -> tuple[list[dict], str | None]:
     except ImportError as e:  # torch missing or tier 2 not built
         return [], f"not run ({e})"
     t = time.perf_counter()
-    regimes = tier2.run_tier2(list(tier2.TIER2_REGIMES), seeds=plan["tier2_seeds"],
-                              iterations=plan["tier2_iterations"], log=log)
-    log(f"[lab] tier 2: {len(regimes)} regimes, {plan['tier2_seeds']} seeds, {plan['tier2_iterations']} iterations "
+    sizes = dict(getattr(tier2, "TIER2_PRESETS", {}).get(plan["preset"], {}))
+    fallback = PRESETS[plan["preset"]]
+    seeds = plan["tier2_seeds"] or sizes.get("seeds", fallback.tier2_seeds)
+    iterations = plan["tier2_iterations"] or sizes.get("iterations", fallback.tier2_iterations)
+    plan["tier2_sizes"] = {"seeds": seeds, "iterations": iterations}
+    regimes = tier2.run_tier2(list(tier2.TIER2_REGIMES), seeds=seeds, iterations=iterations, log=log)
+    log(f"[lab] tier 2: {len(regimes)} regimes, {seeds} seeds, {iterations} iterations "
         f"({time.perf_counter() - t:.1f}s)")
     return regimes, None
