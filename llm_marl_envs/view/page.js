@@ -19,7 +19,11 @@
   function add(parent, child) { parent.appendChild(child); return child; }
   function num(v, d) { return (v === null || v === undefined || typeof v !== 'number') ? '–' : v.toFixed(d === undefined ? 3 : d); }
 
-  var D = JSON.parse(document.getElementById('view-data').textContent);
+  var tParse = performance.now();
+  var block = document.getElementById('view-data');
+  var D = JSON.parse(block.textContent);
+  block.textContent = '';  // parsed once: the DOM need not keep a second copy of the data
+  body.setAttribute('data-parse-ms', String(Math.round(performance.now() - tParse)));
   if (D.kind !== 'rollout') { body.setAttribute('data-ok', '1'); return; }
 
   var S = D.strings, EP = D.episodes, TR = D.trees;
@@ -247,6 +251,7 @@
   next.addEventListener('click', function () { state.page += 1; refresh(); window.scrollTo(0, 0); });
 
   function refresh() {
+    var t0 = performance.now();
     var kind = state.tab, items = kind === 'episodes' ? EP : TR, size = PAGE[kind];
     Object.keys(tabButtons).forEach(function (k) { tabButtons[k].className = k === kind ? 'on' : ''; });
     var idx = matches(kind);
@@ -261,6 +266,7 @@
     body.setAttribute('data-matches', String(idx.length));
     body.setAttribute('data-rendered', String(shown.length));
     writeHash();
+    body.setAttribute('data-refresh-ms', String(Math.round(performance.now() - t0)));  // filter + render time
   }
   refresh();
   body.setAttribute('data-init-ms', String(Math.round(performance.now())));

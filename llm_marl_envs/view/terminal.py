@@ -39,8 +39,11 @@ def render_terminal(source: Source, *, console: Any = None, limit: int = 50) -> 
 
         episodes, trees, stats = load_rollout(source.main)
         t = Table(title=Text(f"{source.main}: {len(episodes)} episodes, {len(trees)} trees"), box=box.SIMPLE)
-        for col in ("episode", "task", "roles", "reward", "verdict", "answer", "last message"):
+        for col in ("episode", "task", "roles"):
             t.add_column(col, overflow="fold")
+        for col in ("reward", "verdict", "answer"):
+            t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=12)
+        t.add_column("last message", overflow="ellipsis", no_wrap=True, max_width=32)
         for ep in episodes[:limit]:
             v = ep.verdict
             t.add_row(Text(ep.episode_id), Text(ep.task.id), Text(",".join(dict.fromkeys(m.role for m in ep.messages))),
@@ -48,7 +51,8 @@ def render_terminal(source: Source, *, console: Any = None, limit: int = 50) -> 
                                                      style="green" if v.correct else "red"),
                       Text(str(v.extracted) if v.extracted is not None else "–"),
                       Text(_snip(ep.messages[-1].content if ep.messages else "")))
-        console.print(t)
+        if episodes or not trees:
+            console.print(t)
         if len(episodes) > limit:
             console.print(Text(f"... {len(episodes) - limit} more episodes (the HTML view shows them all)"))
         for tree in trees[:limit]:
@@ -106,7 +110,7 @@ def _print_bench(console: Any, source: Source, box: Any, Table: Any, Text: Any) 
             t = Table(title=Text(topo), box=box.SIMPLE)
             t.add_column("learner")
             for m in metrics:
-                t.add_column(m, justify="right")
+                t.add_column(m, justify="right", no_wrap=True)
             for learner, cells in learners.items():
                 t.add_row(Text(learner), *(Text(ci_text(cells.get(m)) or "–") for m in metrics))
             console.print(t)
@@ -114,7 +118,7 @@ def _print_bench(console: Any, source: Source, box: Any, Table: Any, Text: Any) 
     for reg in res.get("regimes") or []:
         t = Table(title=Text(f"{reg.get('name')}  f={reg.get('f')}"), box=box.SIMPLE)
         for col in ("learner", "final J [95%]", "AUC [95%]", "vs grpo (final)", "verdict"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col != "verdict", min_width=8 if col == "learner" else None)
         comps = {c.get("learner"): c for c in reg.get("comparisons") or []}
         for name, d in (reg.get("learners") or {}).items():
             c = comps.get(name, {})
