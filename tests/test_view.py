@@ -460,3 +460,13 @@ def test_assets_are_package_data():
     cfg = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     patterns = [p for v in cfg["tool"]["setuptools"]["package-data"].values() for p in v]
     assert "*.js" in patterns and "*.css" in patterns, patterns
+
+
+def test_bad_record_is_a_one_line_error(rollouts, tmp_path, capsys):
+    path = tmp_path / "broken.jsonl"
+    good = (rollouts[0] / "dyad.jsonl").read_text().splitlines()[0]
+    path.write_text(good + "\n" + '{"type": "episode", "episode_id": "x"}\n')  # second record lacks fields
+    assert main(["view", str(path), "-o", str(tmp_path / "b.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "broken.jsonl" in err and "not a valid" in err
+    assert not (tmp_path / "b.html").exists()

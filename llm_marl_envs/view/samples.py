@@ -95,8 +95,8 @@ def _mixed_agent(seed: int, golds: dict[str, str]) -> Any:
 def scripted_rollouts(*, n_tasks: int = 6, n: int = 3, fanout: Sequence[int] = (2, 3), seed: int = 0
                       ) -> tuple[list[Episode], list[Episode], list[RolloutTree]]:
     """Real envs, scripted agents with mixed outcomes: (dyad episodes, voting episodes, dyad trees)."""
-    from ..rollout.runner import RolloutRunner
     from ..envs.collab_env import resolve_tasks
+    from ..rollout.runner import RolloutRunner
 
     source = resolve_tasks("arith")
     golds = {source[i].prompt: str(source[i].answer) for i in range(n_tasks)}

@@ -16,7 +16,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 @dataclass
 class Series:
-    """One curve: ``x`` and ``y`` of equal length (``None``/non-finite points are skipped); optional
+    """One curve: ``x`` and ``y`` (a longer one is cut to the shorter; ``None``/non-finite points are skipped); optional
     ``lo``/``hi`` draw a shaded band (e.g. a 95% interval)."""
 
     name: str
@@ -27,7 +27,7 @@ class Series:
     points: list[tuple[float, float]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.points = [(float(a), float(b)) for a, b in zip(self.x, self.y) if _finite(a) and _finite(b)]
+        self.points = [(float(a), float(b)) for a, b in zip(self.x, self.y, strict=False) if _finite(a) and _finite(b)]
 
 
 def _finite(v: object) -> bool:
@@ -101,7 +101,7 @@ def line_chart(series: Sequence[Series], *, title: str, xlabel: str = "", ylabel
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         if s.lo is not None and s.hi is not None:
-            band = [(float(a), float(lo), float(hi)) for a, lo, hi in zip(s.x, s.lo, s.hi)
+            band = [(float(a), float(lo), float(hi)) for a, lo, hi in zip(s.x, s.lo, s.hi, strict=False)
                     if _finite(a) and _finite(lo) and _finite(hi)]
             if band:
                 pts = [f"{X(a):.1f},{Y(hi):.1f}" for a, _, hi in band] + [f"{X(a):.1f},{Y(lo):.1f}" for a, lo, _ in band[::-1]]

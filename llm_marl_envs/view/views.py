@@ -161,7 +161,7 @@ def metric_series(records: Sequence[dict[str, Any]]) -> tuple[list[float], dict[
     """``(steps, {key: (x, y)})`` for every numeric key; x = ``iteration`` (else the record index)."""
     steps = [float(r.get("iteration", i)) if _is_num(r.get("iteration", i)) else float(i) for i, r in enumerate(records)]
     out: dict[str, tuple[list[float], list[float]]] = {}
-    for x, r in zip(steps, records):
+    for x, r in zip(steps, records, strict=True):
         for k, v in r.items():
             if k != "iteration" and _is_num(v):
                 xs, ys = out.setdefault(k, ([], []))
