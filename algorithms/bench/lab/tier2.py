@@ -303,12 +303,13 @@ def seed_credits(estimator_name: str, config: object, batches: Sequence[RolloutB
 # ------------------------------------------------------------------------------------------------ one run
 @dataclass
 class RunResult:
-    """Exact J and P(∅) ``[S, n_eval]`` at ``calls [n_eval]``, trained messages per iteration (mean over seeds),
-    wall time, and the final parameters."""
+    """Exact J ``[S, n_eval]`` at ``calls [n_eval]``, the other exact quantities of
+    :func:`~algorithms.bench.lab.tier2_policy.exact_eval` (``exact[name] [S, n_eval]``), trained messages per
+    iteration (mean over seeds), wall time, and the final parameters."""
 
     calls: np.ndarray
     J: np.ndarray
-    p_null: np.ndarray
+    exact: dict[str, np.ndarray]
     trained_per_iter: float
     wall_s: float
     params: dict[str, torch.Tensor]
@@ -339,7 +340,7 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
     estimator = ESTIMATORS.get(learner.estimator)
     xs, Us = schedule(world, seeds, iterations, seed)
     evals = set(eval_iterations(iterations).tolist())
-    J, p_null, calls = [], [], []
+    evs, calls = [], []
     states = [{} for _ in range(seeds)]
     critic = learner.estimator == "mappo"
     if critic:
@@ -349,9 +350,7 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
     S = seeds
     for it in range(iterations + 1):
         if it in evals:
-            j, pn = pol.exact_eval(world, params)
-            J.append(j)
-            p_null.append(pn)
+            evs.append(pol.exact_eval(world, params))
             calls.append(it * TASKS_PER_ITER * B)
         if it == iterations:
             break
@@ -401,7 +400,8 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
         if critic:
             VT = _critic_update(VT, x[..., None].repeat(KT, -1), None, ret_T)
             VR = _critic_update(VR, x[..., None].repeat(KR, -1), ro.hintR.numpy(), ret_R)
-    return RunResult(np.asarray(calls), np.stack(J, axis=1), np.stack(p_null, axis=1),
+    exact = {n: np.stack([e[n] for e in evs], axis=1) for n in evs[0]}
+    return RunResult(np.asarray(calls), exact["J"], exact,
                      float(np.mean(trained)) if trained else 0.0, time.perf_counter() - t0,
                      {n: v.detach() for n, v in params.items()})
 
@@ -448,7 +448,8 @@ def run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: 
     """Run tier 2's ``regimes`` (names in :data:`TIER2_REGIMES`) with every learner of :data:`TIER2_LEARNERS`.
 
     Returns one dict per regime in results.json's layout (``name, hypothesis, knobs, learners, comparisons``;
-    AUC = mean exact J over the evaluation points). When ``shared_weights`` runs after ``tabular_tokens``, its dict
+    AUC = mean exact J over the evaluation points; also the exact final ``p_null`` P(∅), ``p_hint`` P(u | x) and
+    ``q_right`` Q(x, u), each with a 95% CI). When ``shared_weights`` runs after ``tabular_tokens``, its dict
     also has ``shared_vs_per_role``: per learner, the paired difference of final J and AUC (shared − per-role).
     """
     bad = [r for r in regimes if r not in REGIMES2]
@@ -480,7 +481,7 @@ def run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: 
             res["learners"][n] = {
                 "curve": _curve(r.calls, r.J), "final_J": mean_ci95(r.J[:, -1]), "auc": mean_ci95(r.J.mean(1)),
                 "trained_messages_per_iter": r.trained_per_iter, "loss": table[n].loss, "wall_s": r.wall_s,
-                "p_null": {"init": mean_ci95(r.p_null[:, 0]), "final": mean_ci95(r.p_null[:, -1])},
+                **{f"{q}_final": mean_ci95(r.exact[q][:, -1]) for q in ("p_null", "p_hint", "q_right")},
             }
         base = runs["grpo"]
         for n, r in runs.items():

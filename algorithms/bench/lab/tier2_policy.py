@@ -322,19 +322,24 @@ def reasoner_q(world: Tier2World, params: dict[str, torch.Tensor], x: np.ndarray
 
 @torch.no_grad()
 def exact_eval(world: Tier2World, params: dict[str, torch.Tensor], tasks: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``(J [S], P(∅) [S])`` over the held-out (or ``tasks``): J = mean of Σ_h P(h | x) Q(x, h), P(∅) the
-    mean probability that the thinker's message decodes to the null hint."""
+               ) -> dict[str, np.ndarray]:
+    """Exact quantities per seed ``[S]``, means over the held-out (or ``tasks``):
+
+    ``J`` = Σ_h P(h | x) Q(x, h); ``p_null`` = P(∅ | x); ``p_hint`` = P(u(x) | x), the thinker's accuracy;
+    ``q_right`` = Q(x, u(x)), the reasoner's accuracy given the right hint."""
     x = world.held if tasks is None else np.asarray(tasks)
     ctx, inv = np.unique(world.ab[x], return_inverse=True)
     P = hint_distribution(params, ctx, world.knobs.L)[:, torch.as_tensor(inv)]  # [S, X, 11]
     Q = reasoner_q(world, params, x)
-    return (P * Q).sum(-1).mean(-1).numpy(), P[..., NULL_HINT].mean(-1).numpy()
+    u = torch.as_tensor((world.ab[x] // 10 + world.ab[x] % 10) % 10, dtype=torch.long)
+    X = torch.arange(len(x))
+    return {"J": (P * Q).sum(-1).mean(-1).numpy(), "p_null": P[..., NULL_HINT].mean(-1).numpy(),
+            "p_hint": P[:, X, u].mean(-1).numpy(), "q_right": Q[:, X, u].mean(-1).numpy()}
 
 
 def exact_J(world: Tier2World, params: dict[str, torch.Tensor], tasks: np.ndarray | None = None) -> np.ndarray:
     """Exact held-out (or ``tasks``) accuracy J per seed ``[S]``: mean over tasks of Σ_h P(h | x) Q(x, h)."""
-    return exact_eval(world, params, tasks)[0]
+    return exact_eval(world, params, tasks)["J"]
 
 
 @torch.no_grad()
