@@ -5,8 +5,10 @@ rendering work with 10,000 episodes. Skipped (with the reason) where Chromium is
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import time
@@ -34,6 +36,113 @@ def chromium(url: str, tmp: Path, *extra: str, timeout: float = 90) -> tuple[str
     wall = time.perf_counter() - t0
     console = [line for line in out.stderr.splitlines() if ":CONSOLE" in line or "Refused to" in line]
     return out.stdout, console, wall
+
+
+class CDP:
+    """A minimal Chrome DevTools Protocol client over ``--remote-debugging-pipe`` (fds 3 and 4; no
+    extra package): one page, commands with their replies, events kept for inspection."""
+
+    def __init__(self, tmp: Path) -> None:
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+
+        def child() -> None:  # the browser reads commands on fd 3 and writes replies on fd 4
+            a, b = os.dup(r1), os.dup(w2)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
+
+        args = [CHROMIUM, "--headless", "--disable-gpu", "--no-first-run", "--remote-debugging-pipe",
+                f"--user-data-dir={tmp / 'cdp-profile'}", "about:blank"]
+        if os.geteuid() == 0:
+            args.insert(1, "--no-sandbox")
+        self.proc = subprocess.Popen(args, preexec_fn=child, close_fds=False,  # noqa: PLW1509
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(r1)
+        os.close(w2)
+        self.w, self.r, self.buf, self.n, self.events = w1, r2, b"", 0, []
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for method in ("Runtime.enable", "Page.enable", "Log.enable"):
+            self.send(method, page=True)
+
+    def _read(self, timeout: float) -> dict:
+        end = time.monotonic() + timeout
+        while b"\0" not in self.buf:
+            ready, _, _ = select.select([self.r], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                raise TimeoutError("Chromium sent nothing")
+            chunk = os.read(self.r, 1 << 20)
+            if not chunk:
+                raise EOFError("Chromium closed the DevTools pipe")
+            self.buf += chunk
+        msg, _, self.buf = self.buf.partition(b"\0")
+        return json.loads(msg)
+
+    def send(self, method: str, params: dict | None = None, *, page: bool = False, timeout: float = 60) -> dict:
+        self.n += 1
+        msg = {"id": self.n, "method": method, "params": params or {}}
+        if page:
+            msg["sessionId"] = self.session
+        os.write(self.w, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._read(timeout)
+            if reply.get("id") == self.n:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_event(self, name: str, timeout: float = 60) -> dict:
+        for i, e in enumerate(self.events):
+            if e.get("method") == name:
+                return self.events.pop(i)
+        while True:
+            e = self._read(timeout)
+            if e.get("method") == name:
+                return e
+            self.events.append(e)
+
+    def navigate(self, url: str) -> float:
+        """Load ``url``; seconds from the command to the load event."""
+        t0 = time.perf_counter()
+        self.send("Page.navigate", {"url": url}, page=True)
+        self.wait_event("Page.loadEventFired")
+        return time.perf_counter() - t0
+
+    def js(self, expression: str):
+        """Evaluate ``expression`` in the page (a Promise is awaited); its JSON value."""
+        res = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True},
+                        page=True)
+        assert "exceptionDetails" not in res, res
+        return res["result"].get("value")
+
+    def problems(self) -> list[dict]:
+        """Exceptions, console errors/warnings, error log entries (CSP refusals) and dialogs so far."""
+        bad = []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m in ("Runtime.exceptionThrown", "Page.javascriptDialogOpening") or (
+                    m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "warning", "assert")) or (
+                    m == "Log.entryAdded" and p.get("entry", {}).get("level") in ("error", "warning")):
+                bad.append(e)
+        return bad
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+        except (OSError, EOFError, TimeoutError, RuntimeError):
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.w)
+        os.close(self.r)
+
+
+AFTER = "new Promise(r => setTimeout(() => r(%s), 400))"  # past the page's 150 ms input debounce
 
 
 class _Elements(HTMLParser):
@@ -125,3 +234,47 @@ def test_run_page_screenshot(tmp_path):
     _, console, _ = chromium(page.as_uri(), tmp_path, f"--screenshot={shot}", "--window-size=1000,700", "--hide-scrollbars")
     assert not console, console
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+def test_interactive_filters_paging_and_lazy_bodies_with_10000_episodes(pages, tmp_path):
+    """Driven like a user through DevTools: type a search, pick a verdict, page on, open an episode;
+    and the injection page with every episode and context opened by clicks: nothing runs, no dialog."""
+    cdp = CDP(tmp_path)
+    try:
+        load_s = cdp.navigate((pages / "big.html").as_uri())
+        assert cdp.js("document.body.dataset.ok") == "1"
+        assert cdp.js("document.querySelectorAll('details.ep').length") == 50
+        typed = cdp.js("(() => { const q = document.getElementById('q'); q.value = 'NEEDLE';"
+                       " q.dispatchEvent(new Event('input')); return 0; })()")
+        assert typed == 0
+        assert cdp.js(AFTER % "document.getElementById('count').textContent") == "104 of 10000 episodes match"
+        refresh_ms = int(cdp.js("document.body.dataset.refreshMs"))
+        cdp.js("(() => { const v = document.getElementById('verdict'); v.value = 'correct';"
+               " v.dispatchEvent(new Event('change')); })()")
+        correct = sum(1 for i, e in enumerate(synthetic_episodes(10_000, marker_every=97)) if i % 97 == 0 and e.verdict.correct)
+        assert cdp.js(AFTER % "document.body.dataset.matches") == str(correct)
+        cdp.js("(() => { const v = document.getElementById('verdict'); v.value = '';"
+               " v.dispatchEvent(new Event('change')); document.getElementById('next').click(); })()")
+        assert cdp.js(AFTER % "[document.getElementById('where').textContent.trim(), "
+                              "document.querySelectorAll('details.ep').length]") == ["page 2 of 3", 50]
+        assert "page=1" in cdp.js("location.hash") and "q=NEEDLE" in cdp.js("location.hash")
+        assert cdp.js("document.querySelectorAll('details.ep .msg').length") == 0  # bodies are built on opening
+        cdp.js("document.querySelector('details.ep > summary').click()")
+        assert cdp.js(AFTER % "document.querySelectorAll('details.ep .msg').length") == 2
+        assert not cdp.problems(), cdp.problems()
+        print(f"\n10,000 episodes (DevTools): load event {load_s * 1000:.0f} ms after navigate, "
+              f"search over all of them {refresh_ms} ms, load average {os.getloadavg()[0]:.2f}")
+
+        cdp.navigate((pages / "mixed.html").as_uri())
+        opened = cdp.js("(() => { document.querySelectorAll('details.ep > summary').forEach(s => s.click()); return 1; })()")
+        assert opened == 1
+        n_ctx = cdp.js(AFTER % "(() => { const c = document.querySelectorAll('details.ctx > summary');"
+                                " c.forEach(s => s.click()); return c.length; })()")
+        assert n_ctx > 19
+        state = cdp.js(AFTER % "[document.body.hasAttribute('data-pwned'), document.querySelectorAll('img, a, svg, "
+                                "textarea, iframe').length, document.querySelectorAll('script').length, "
+                                "document.body.innerText.includes(\"<script>document.body.setAttribute('data-pwned'\")]")
+        assert state == [False, 0, 2, True]  # nothing ran, no element from the data, the text is shown as text
+        assert not cdp.problems(), cdp.problems()
+    finally:
+        cdp.close()
