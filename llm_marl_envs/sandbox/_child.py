@@ -25,6 +25,7 @@ REP_FD = 4  # check mode: the replies go out on this fd
 JOB_FDS = ("stdin", "out", "err", "req", "rep")  # the job's fds 0-4, in order
 
 LIBC = None  # ctypes handle to libc (prctl), set by the zygote
+LANDLOCK_READ: tuple = ()  # rlimits: paths a job may read (Landlock), set by the zygote; empty: no Landlock
 
 
 def prepare_worker(seccomp_filter, workdir: str) -> bool:
@@ -101,7 +102,60 @@ def _sandbox_process(job: dict, fds: dict, uid: int | None, workdir: str, check:
         if os.getppid() != parent:
             os._exit(126)
     os.chdir(workdir)
+    if LANDLOCK_READ and not landlock_restrict(LANDLOCK_READ, workdir):
+        os._exit(126)  # the worker reported this isolation: never run the job without it
     sys.argv = ["solution.py"]
+
+
+_LL_READ = 1 | 4 | 8  # EXECUTE, READ_FILE, READ_DIR
+_LL_FILE = 1 | 2 | 4 | 16384  # what a rule on a file (not a dir) may grant: EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: none). Needs ``LIBC``."""
+    if LIBC is None:
+        return 0
+    v = LIBC.syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    return v if v > 0 else 0
+
+
+def landlock_restrict(readable: tuple, workdir: str) -> bool:
+    """Confine this process and its children (Landlock, unprivileged): read-only access to
+    ``readable`` (system dirs, the interpreter, this process's own /proc entry, /dev/null and
+    friends), everything in ``workdir``, nothing else on the file system (no other process's /proc,
+    no /tmp, /var/tmp, /dev/shm); on ABI >= 6 also no abstract Unix sockets and no signals outside
+    the job. True when the restriction is in force."""
+    import ctypes
+    import struct
+
+    abi = landlock_abi()
+    if abi < 3:
+        return False
+    handled = (1 << 15) - 1  # every file-system right of ABI 3 (EXECUTE ... TRUNCATE)
+    scoped = 1 | 2 if abi >= 6 else 0  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL
+    attr = struct.pack("QQQ", handled, 0, scoped) if abi >= 6 else struct.pack("Q", handled)
+    fd = LIBC.syscall(444, ctypes.c_char_p(attr), len(attr), 0)
+    if fd < 0:
+        return False
+    try:
+        rules = [(p, _LL_READ) for p in readable] + [(f"/proc/{os.getpid()}", _LL_READ), ("/dev/null", 2 | 4),
+                                                      (workdir, handled)]
+        for path, rights in rules:
+            try:
+                pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not os.path.isdir(path):
+                    rights &= _LL_FILE
+                rule = struct.pack("=Qi", rights, pfd)  # struct landlock_path_beneath_attr (packed)
+                if LIBC.syscall(445, fd, 1, ctypes.c_char_p(rule), 0) != 0:
+                    return False
+            finally:
+                os.close(pfd)
+        return LIBC.syscall(446, fd, 0) == 0  # landlock_restrict_self
+    finally:
+        os.close(fd)
 
 
 def _fresh_module(name: str) -> dict:

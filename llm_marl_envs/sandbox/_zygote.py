@@ -242,7 +242,7 @@ class Zygote:
 
     def serve(self) -> None:
         self.reply({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "child_uid": self.uid,
-                    "seccomp": self.seccomp})
+                    "seccomp": self.seccomp, "landlock": bool(_child.LANDLOCK_READ) and _child.landlock_abi() >= 3})
         while True:
             job = read_job(self.cmd_fd)
             if job is None:
@@ -782,6 +782,8 @@ def main(argv: list[str]) -> int:
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
+    if opts.get("landlock"):  # rlimits: the file-system confinement a namespace would give
+        _child.LANDLOCK_READ = tuple(p for p in opts["landlock"].split(":") if p)
     if uid is not None and opts.get("pidns") != "1":
         _kill_jobs_when_orphaned(uid)
     import gc

@@ -160,8 +160,17 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
                 f"host_mntns={host_ns}",
                 f"tmp_bytes={WORK_TMPFS_BYTES}", f"empty={UNSHARE_PRIVATE_DIRS}", "sockets=none"]
     if backend == "rlimits":
-        return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}", "sockets=none"]
+        return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}", "sockets=none",
+                f"landlock={':'.join(landlock_readable())}"]
     raise ValueError(f"unknown sandbox backend {backend!r}; choose from {BACKENDS}")
+
+
+def landlock_readable() -> list[str]:
+    """What a Landlock-confined job (rlimits) may read: system dirs, the interpreter's prefix and a few
+    device files; plus (added by the job itself) its own /proc entry, /dev/null and its work dir."""
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/dev/urandom", "/dev/random",
+             "/dev/zero", str(Path(sys.base_prefix).resolve()), str(Path(python_executable()).resolve().parent)]
+    return [p for p in dict.fromkeys(paths) if ":" not in p and os.path.exists(p)]
 
 
 def _host_workroot() -> str:
@@ -203,8 +212,10 @@ def _probe(backend: str) -> str | None:
         try:
             hello = json.loads(out[4 : 4 + int.from_bytes(out[:4], "big")])
             _SECCOMP_WORKS[backend] = bool(hello.get("seccomp"))
+            _LANDLOCK_WORKS[backend] = bool(hello.get("landlock"))
         except (ValueError, TypeError):
             _SECCOMP_WORKS[backend] = False
+            _LANDLOCK_WORKS[backend] = False
         return None
     except OSError as e:
         return f"could not start: {e}"
@@ -216,6 +227,7 @@ def _probe(backend: str) -> str | None:
 _LOCK = threading.Lock()
 _CHOSEN: BackendInfo | None = None
 _SECCOMP_WORKS: dict[str, bool] = {}  # backend -> whether its jobs got the syscall filter in the probe
+_LANDLOCK_WORKS: dict[str, bool] = {}  # backend -> whether its jobs run under Landlock (rlimits only)
 
 
 def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
@@ -242,19 +254,22 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
         # bwrap/unshare: a network namespace; rlimits: the filter denies every socket() (socketpair only)
         network_isolated=name in ("bwrap", "unshare") or seccomp,
         filesystem_isolated=name == "bwrap",
-        gaps=backend_gaps(name, root=root, seccomp=seccomp, stdlib_readable=stdlib_world_readable()),
+        gaps=backend_gaps(name, root=root, seccomp=seccomp, stdlib_readable=stdlib_world_readable(),
+                          landlock=_LANDLOCK_WORKS.get(name, False)),
     )
 
 
-def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool) -> tuple[str, ...]:
+def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool, landlock: bool = False
+                 ) -> tuple[str, ...]:
     """What a backend does not isolate (shown by ``llm-marl doctor`` and in ``BackendInfo.gaps``)."""
     gaps = ["memory is limited per process (RLIMIT_AS), not per job: a job of N processes may use N times "
             "memory_mb (no memory cgroup)"]
     if name == "bwrap":
         gaps.append("the worker's private /tmp (256 MiB tmpfs) is shared by its jobs one after another "
                     "(emptied after each job)")
-    if name in ("unshare", "rlimits"):
+    if name == "unshare" or name == "rlimits" and not landlock:
         gaps.append("the host's file system is visible: jobs can read every world-readable host file")
+    if name in ("unshare", "rlimits"):
         if not seccomp:
             gaps.append("no seccomp filter: Unix sockets in world-writable host dirs (and, on rlimits, the "
                         "network and abstract Unix sockets) are reachable")
@@ -269,9 +284,18 @@ def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool)
     if name == "unshare":
         gaps.append("/tmp, /var/tmp, /dev/shm and /run/lock are private size-limited tmpfs copies; other "
                     "world-writable host dirs stay writable as the job's uid (removed after each job)")
-    if name == "rlimits":
+    if name == "rlimits" and landlock:
         gaps += [
-            "no namespaces: every host process is visible in /proc, command lines included",
+            "no namespaces; Landlock confines each job's file access instead: read-only system dirs and "
+            "interpreter, its own /proc entry, its work dir (no other /proc entries, no /tmp, /var/tmp, "
+            "/dev/shm); host processes are still listed in /proc (numbers only)",
+            "the work dir is on the host's disk: writes there have no quota beyond RLIMIT_FSIZE per file "
+            "(removed after each job)",
+            "no pid namespace: a job's processes are found by its uid (and killed when the harness dies)",
+        ]
+    elif name == "rlimits":
+        gaps += [
+            "no namespaces and no Landlock: every host process is visible in /proc, command lines included",
             "the work dir, /tmp, /var/tmp and /dev/shm are the host's: writes there have no quota beyond "
             "RLIMIT_FSIZE per file (what the job's uid left is deleted after each job)",
             "no pid namespace: a job's processes are found by its uid (and killed when the harness dies)",
