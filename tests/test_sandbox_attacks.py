@@ -866,3 +866,27 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("backend", WORKING)
+def test_host_process_command_lines_are_unreadable(backend):
+    """Regression (rlimits): a job read every host process's command line (this harness's included)."""
+    code = textwrap.dedent("""
+        import os
+        seen = 0
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            names = []
+        for name in names:
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/cmdline", "rb") as f:
+                        seen += b"pytest" in f.read()
+                except OSError:
+                    pass
+        print(seen)
+    """)
+    with Sandbox(workers=1, backend=backend) as pool:
+        r = pool.run_python(code)
+    assert r.status == "ok" and r.stdout.strip() == "0", r
