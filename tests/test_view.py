@@ -318,6 +318,12 @@ def test_run_page(tmp_path):
     run.mkdir()
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RUN_RECORDS))
     (run / "config.json").write_text(json.dumps({"learner": "c3", "env_id": "llm-marl/MathDyad-v0", "budget": 8}))
+    (run / "tb").mkdir()
+    credit_rows = [{"iteration": 4, "episode_id": f"t/root.{i}", "group_id": "t|thinker|root", "task_id": "t",
+                    "role": "thinker", "agent": "thinker_0", "node_id": f"root.{i}", "reward": float(i),
+                    "advantage": 0.7 * (2 * i - 1), "raw": 0.5 * (2 * i - 1), "trainable": True,
+                    "text": f"plan {i} {INJECTION}", "context": "ctx " + INJECTION} for i in range(2)]
+    (run / "credits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in credit_rows))
     out = tmp_path / "run.html"
     assert main(["view", str(run), "-o", str(out)]) == 0
     html = out.read_text()
@@ -330,6 +336,8 @@ def test_run_page(tmp_path):
     text = "".join(p.text)
     assert "eval/greedy_accuracy" in text and "adv_abs_mean" in text and "tensorboard --logdir" in text
     assert "c3" in text and "budget" in text
+    assert "Credits the learner trained on (iteration 4, 2 messages)" in text and "-0.700" in text and "0.700" in text
+    assert "plan 1 " + INJECTION in text  # the logged message, escaped, in full
     assert main(["view", str(run)]) == 0 and (run / "view.html").exists()  # default output beside the input
 
 

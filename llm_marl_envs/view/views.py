@@ -170,6 +170,46 @@ def metric_series(records: Sequence[dict[str, Any]]) -> tuple[list[float], dict[
     return steps, out
 
 
+CREDIT_ROWS = 400  # rows of the credit log shown (the rest are counted)
+
+
+def credit_log_html(path: Path) -> str:
+    """The credits the learner trained on in its last logged iteration (``credits.jsonl`` written by
+    ``algorithms.diagnostics.write_credit_log``), one row per message, grouped as the estimator grouped them."""
+    if not path.is_file():
+        return ""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as e:
+                    raise ValueError(f"{path}:{n}: not a JSON line ({e})") from None
+    if not rows:
+        return ""
+    rows.sort(key=lambda r: (str(r.get("group_id")), str(r.get("episode_id"))))
+    its = sorted({r.get("iteration") for r in rows if r.get("iteration") is not None})
+    out = [f"<h2>Credits the learner trained on (iteration {_e(', '.join(map(str, its)) or '?')}, "
+           f"{len(rows)} messages)</h2><p class=\"muted\">From {_e(path.name)}: the estimator's raw credit and "
+           "the advantage the loss used, per message; rows grouped by the estimator's group.</p>",
+           '<div class="scroll"><table><tr><th>group</th><th>agent</th><th>episode / node</th><th>reward</th>'
+           "<th>raw credit</th><th>advantage</th><th>trained</th><th>message</th></tr>"]
+    for r in rows[:CREDIT_ROWS]:
+        text, ctx = str(r.get("text") or ""), str(r.get("context") or "")
+        out.append(
+            f"<tr><td>{_e(r.get('group_id'))}</td><td>{_e(r.get('agent'))}</td><td>{_e(r.get('episode_id'))}</td>"
+            f'<td class="num">{_e(fmt(r.get("reward")))}</td><td class="num">{_e(fmt(r.get("raw")))}</td>'
+            f'<td class="num">{_e(fmt(r.get("advantage")))}</td><td>{_e(fmt(r.get("trainable")))}</td>'
+            f"<td><details><summary>{_e(text[:80] + ('…' if len(text) > 80 else ''))}</summary><pre>{_e(text)}</pre>"
+            f'<details class="ctx"><summary>exact context ({len(ctx)} chars)</summary><pre>{_e(ctx)}</pre></details>'
+            "</details></td></tr>")
+    out.append("</table></div>")
+    if len(rows) > CREDIT_ROWS:
+        out.append(f'<p class="muted">… {len(rows) - CREDIT_ROWS} more rows in {_e(path)}</p>')
+    return "".join(out)
+
+
 def run_html(source: Source) -> str:
     """A training run: curves grouped by what they measure, the final values and the config."""
     records = load_metrics(source.main)
@@ -191,10 +231,12 @@ def run_html(source: Source) -> str:
     parts = [f'<section id="run"><p>{len(records)} records in metrics.jsonl; '
              f'{_e(config.get("learner", "?") if isinstance(config, dict) else "no config.json")}'
              f'{" on " + _e(config.get("env_id")) if isinstance(config, dict) and config.get("env_id") else ""}. '
-             f'TensorBoard logs, when written: <code>tensorboard --logdir {_e(source.folder / "tb")}</code></p>',
+             + (f'TensorBoard logs: <code>tensorboard --logdir {_e(source.folder / "tb")}</code></p>'
+                if (source.folder / "tb").is_dir() else "No TensorBoard logs in this run (train with --tensorboard true).</p>"),
              '<h2>Curves</h2><div class="charts">', "".join(charts), "</div>",
              "<h2>Metrics</h2>",
              table(["metric", "last", "at iteration", "min", "max", "points"], [(k, *v) for k, v in last.items()])]
+    parts.append(credit_log_html(source.folder / "credits.jsonl"))
     if isinstance(config, dict):
         parts.append("<h2>Config</h2>" + table(["field", "value"], [(k, json.dumps(v) if not isinstance(v, str) else v)
                                                                      for k, v in config.items()]))
