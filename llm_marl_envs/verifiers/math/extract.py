@@ -10,14 +10,20 @@ Order (the first rule that finds something wins):
    **no answer**: earlier boxes and numbers are not used.
 3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
    its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
-   it is a sentence, and the answer is the one value it states: its only math span or number, not
-   counting spans that are a lone variable (here ``34``). A sentence that states no value or several
-   (``Monday``, ``either 12 or 34``), or has a negation (``The answer is not 5``), is the answer as it
-   stands (then it matches only a gold written the same way).
+   it is a sentence, and the answer is the one value it *states*: its only math span or number (not
+   counting spans that are a lone variable), right after a copula (``is``, ``are``, ``was``, ``were``,
+   ``equals``, ``=``, ``:``; ``There are 34 ways``) and followed by nothing but a unit
+   (:func:`.words.is_unit_phrase`). Any other sentence -- no value or several (``Monday``, ``either
+   12 or 34``), a negation (``The answer is not 5``), a qualifier between copula and value (``is at
+   least 34``, ``is greater than 34``), no copula (``Anything but 34``, ``Half of 34``), words after the
+   value (``is 34 or more``) or a question -- is the answer as it stands (then it matches only a gold
+   written the same way).
 4. The last math span (``$…$``, ``\\(…\\)``, display math) that looks like math, or the last number in
    the text (integers with separators, decimals, ``a/b``), whichever comes later; a number on the
    right-hand side of an equation with variables is skipped (``3x - y + 13 = 0`` does not give ``0``;
-   the span ``$3x - y + 13 = 0$`` gives the whole equation). A span looks like math when, once
+   the span ``$3x - y + 13 = 0$`` gives the whole equation). A value that a hedge qualifies
+   (:func:`.words.hedged`: ``at least 34``, ``not 34``, ``greater than $34$``, ``34 or more``) is not
+   stated: the answer is then the hedged phrase as it stands. A span looks like math when, once
    environment names (``\\begin{pmatrix}``) and the arguments of text commands (``\\text{…}``,
    ``\\textbf{meters}``) are set aside, it has no word in it (:mod:`.words`), or when it is one word
    alone (``$odd$``). An escaped ``\\$`` is a dollar sign, never a span delimiter.
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-from .words import is_word, starts_with_prose
+from .words import hedged, is_unit_phrase, is_word, starts_with_prose
 
 MAX_SCAN = 50_000
 
@@ -227,9 +233,9 @@ def _last_line(block: str) -> str:
     return piece if piece else (last if start else block)
 
 
-def _last_inline_math(text: str) -> tuple[str, int] | None:
-    """The last math span (see ``_INLINE_MATH_RE``) without plain words, and where it ends; of an
-    equation chain or an aligned block, the part after the last ``=``."""
+def _last_inline_math(text: str) -> tuple[str, int, int] | None:
+    """The last math span (see ``_INLINE_MATH_RE``) without plain words, and where it starts and
+    ends; of an equation chain or an aligned block, the part after the last ``=``."""
     best = None
     offset = max(0, len(text) - 5000)  # the final answer is near the end; keeps this linear
     for m in _INLINE_MATH_RE.finditer(text, offset):
@@ -241,7 +247,7 @@ def _last_inline_math(text: str) -> tuple[str, int] | None:
             inner = line.strip() or inner
             inner = inner.rsplit("=", 1)[-1].strip() if "=" in inner else inner
         if inner and _span_is_math(inner):
-            best = (inner, m.end())
+            best = (inner, m.start(), m.end())
     return best
 
 
@@ -291,30 +297,53 @@ def extract_answer(response: str) -> tuple[str | None, str]:
 _LONE_VARIABLE_RE = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?")
 
 
+_COPULA_BEFORE_RE = re.compile(r"(?:\b(?:is|are|was|were|equals)(?:\s+exactly)?|[=:])\s*$", re.I)
+
+
 def _the_one_value(sentence: str) -> str | None:
-    """The one value a sentence states: its only math span or number, not counting spans that are a
-    lone variable (``The largest $n$ is 34`` -> ``34``); ``None`` when it states none or several
-    (``either 12 or 34``)."""
-    values: list[str] = []
-    rest = []
+    """The one value a sentence states (rule 3 of the module docstring): its only math span or
+    number, not counting spans that are a lone variable, right after a copula and followed by at
+    most a unit (``The largest $n$ is 34`` -> ``34``); ``None`` for any other sentence."""
+    values: list[tuple[str, int, int]] = []  # (value, start, end) in ``sentence``
+    blanked = []
     pos = 0
     for m in _INLINE_MATH_RE.finditer(sentence):
         inner = next(g for g in m.groups() if g is not None).strip()
-        rest.append(sentence[pos : m.start()])
+        blanked.append(sentence[pos : m.start()] + " " * (m.end() - m.start()))
         pos = m.end()
         if inner and not _LONE_VARIABLE_RE.fullmatch(inner):
-            values.append(inner)
-    rest.append(sentence[pos:])
-    values += [n.group(0) for n in _NUMBER_RE.finditer(" ".join(rest))]
-    return values[0] if len(values) == 1 and _span_is_math(values[0]) else None
+            values.append((inner, m.start(), m.end()))
+    blanked.append(sentence[pos:])
+    values += [(n.group(0), n.start(), n.end()) for n in _NUMBER_RE.finditer("".join(blanked))]
+    if len(values) != 1 or "?" in sentence:
+        return None
+    value, start, end = values[0]
+    before, after = sentence[:start], sentence[end:].strip(" \t.,;!*_$")
+    if not _COPULA_BEFORE_RE.search(before) or not _COPULA_BEFORE_RE.sub("", before).strip():
+        return None  # "Anything but 34", "Half of 34", "is at least 34"; "Is 34" has no subject
+    if after and not is_unit_phrase(after):
+        return None  # "is 34 or more", "is 34 minus something"
+    return value if _span_is_math(value) else None
+
+
+def _as_stated(text: str, start: int, end: int, value: str) -> str:
+    """``value`` (found at ``text[start:end]``), or -- when a hedge qualifies it (``at least 34``) --
+    the hedged phrase on its line, as it stands."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    before, after = text[max(line_start, start - 60) : start], text[end : min(line_end, end + 40)]
+    if not hedged(before, after):
+        return value
+    return (before + text[start:end] + after).strip()
 
 
 def _last_math_or_number(text: str) -> tuple[str | None, str]:
-    """Rule 4: the later of the last math span and the last number."""
+    """Rule 4: the later of the last math span and the last number (as stated, see :func:`_as_stated`)."""
     num = _last_number_match(text)
     span = _last_inline_math(text)
-    if span is not None and (num is None or span[1] >= num.end()):
-        return span[0], "inline_math"
+    if span is not None and (num is None or span[2] >= num.end()):
+        return _as_stated(text, span[1], span[2], span[0]), "inline_math"
     if num is not None:
-        return num.group(0), "last_number"
+        return _as_stated(text, num.start(), num.end(), num.group(0)), "last_number"
     return None, "none"

@@ -5,7 +5,8 @@ What it does, in order: markdown bold, unicode math, math delimiters (``$``, ``\
 ``\\frac{1}{2}``, ``\\sqrt2`` -> ``\\sqrt{2}``, degrees (``^\\circ`` -> ``°``), percent and currency signs
 (dropped here: ``50\\%`` reads 50; the pipeline may also read it as 0.5, see :func:`has_percent`), ``\\text{…}`` (unit words after a value are dropped;
 ``\\text{ and }`` becomes a comma; a lone ``\\text{…}`` keeps its content), plain unit words after a
-number (``12 cm``), thousands separators (``1,000``, ``1{,}000``, ``1{, }000``), a trailing period.
+number (``12 cm``; a unit is :func:`.words.is_unit_phrase`, so ``34 or more`` and ``34 \\text{ is wrong}``
+keep their words), thousands separators (``1,000``, ``1{,}000``, ``1{, }000``), a trailing period.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from functools import lru_cache
 
 from .extract import match_brace
-from .words import MATH_FUNCTION_NAMES
+from .words import MATH_FUNCTION_NAMES, is_unit_phrase
 
 _UNICODE = {
     "\u2212": "-", "\u2013": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u221a": "\\sqrt", "\u03c0": "\\pi ",
@@ -52,9 +53,10 @@ def _is_math_name(unit: str) -> bool:
 
 
 def _is_unit(unit: str, *, spaced: bool) -> bool:
-    """Whether words after a number are a unit to drop: not "and"/"or", not mathematics or a
-    multiplier ("2pi", "2 thousand"), and glued to the number only when a known short unit."""
-    if re.fullmatch(r"(?:or|and)", unit) or _is_math_name(unit):
+    """Whether words after a number are a unit to drop: a unit phrase (:func:`.words.is_unit_phrase`:
+    never "34 or more", "34 is wrong", "2 thousand"), not mathematics ("2pi"), and glued to the number
+    only when a known short unit."""
+    if _is_math_name(unit) or not is_unit_phrase(unit):
         return False
     return spaced or _first_word(unit) in _GLUED_UNITS
 
@@ -78,7 +80,7 @@ def _replace_text_commands(s: str) -> str:
         tail = s[end + 1 :]
         if inner.lower().replace(" ", "") in ("and", "or", ",", "and,", ",and", ",or"):
             rep = ","
-        elif before.strip() and re.fullmatch(r"[a-zA-Z][a-zA-Z\s.]*", inner) and len(inner) >= 2 and not _is_math_name(inner) and (
+        elif before.strip() and is_unit_phrase(inner) and len(inner) >= 2 and not _is_math_name(inner) and (
             not tail.strip() or _UNIT_AFTER_TEXT_RE.match(tail) or tail.strip().startswith((",", ")"))
         ):
             rep = ""  # a unit word after a value: "12\text{ cm}", "5\text{ dollars}"

@@ -3,6 +3,11 @@
 A *word* is a run of two or more letters with a vowel that is neither a LaTeX command (``\\frac``), a
 name of a function or constant written in plain text (``sin``, ``pi``) nor ``and``/``or`` (which
 join answers). ``2xy`` and ``sin x`` are mathematics; ``It is 50`` and ``odd`` are words.
+
+A value is *stated* only when no qualifier touches it. :data:`QUALIFIER_WORDS` (English function
+words, comparisons, hedges and multipliers) are never part of a unit (``34 or more``, ``34 is wrong``,
+``34 thousand`` are not ``34`` with a unit), and :func:`hedged` says whether the words right before
+or after a value qualify it (``at least 34``, ``not 34``, ``greater than $34$``, ``34 or more``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,53 @@ MATH_FUNCTION_NAMES = frozenset(
     "pi sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt max min gcd lcm mod det".split()
 )
 MATH_WORDS = MATH_FUNCTION_NAMES | {"or", "and"}  # "x = 2 or x = 3" lists solutions
+
+# Never part of a unit: function words (articles, copulas, pronouns, prepositions other than "per", "of", "in",
+# conjunctions, negations), comparisons and hedges, and words that multiply or change a value.
+QUALIFIER_WORDS = frozenset(
+    """a an the this that these those it its is are was were be been am not no nor never or and but except
+    besides than at least most more less fewer greater larger smaller bigger higher lower over under above
+    below beyond up down to from on by with without within between if unless when whenever else only
+    any all every each some none other otherwise plus minus times divided approximately approx about around
+    roughly nearly almost near maybe perhaps probably possibly ish tops max maximum min minimum inclusive
+    exclusive wrong incorrect false true correct so then therefore hence thus because since which who what
+    where how why i we you he she they as for exceeds exceed exceeding hundred hundreds thousand thousands
+    million millions billion billions trillion trillions dozen dozens tens half halves twice double triple
+    squared cubed factorial percent""".split()
+)
+MAX_UNIT_WORDS = 4
+
+# Right before a value: a negation, comparison or hedge ("not 34", "at least 34", "greater than $34$",
+# "about 34", "multiples of 34", "\\ge 34"); right after it: an alternative or a bound ("34 or more",
+# "34 at most", "34 and up", "34 max").
+_HEDGE_BEFORE_RE = re.compile(
+    r"(?:\b(?:not|no|never|than|least|most|except|but|besides|other|near|nearly|about|around|approximately|approx"
+    r"|roughly|almost|over|under|above|below|beyond|within|exceeds?|exceeding|up\s+to|maybe|perhaps|probably|possibly"
+    r"|(?:multiples?|factors?|divisors?|roots?|half|third|quarter|powers?|fractions?|inverse|reciprocal|square|cube"
+    r"|logarithm|log)\s+of)|[<>~\u2264\u2265\u2260\u2248]|\\(?:ge|le|geq|leq|gt|lt|neq|ne|approx|sim|not))[\s$(]*$",
+    re.I,
+)
+_HEDGE_AFTER_RE = re.compile(
+    r"^[\s$)]*(?:(?:or|plus|minus|times|max|maximum|min|minimum|tops|ish|at\s+(?:least|most)"
+    r"|and\s+(?:up|above|over|more|higher|beyond|below|less|lower|under|fewer))\b|[+?])",
+    re.I,
+)
+
+
+def is_unit_phrase(text: str) -> bool:
+    """Whether words after a value are a unit (``cm``, ``square meters``, ``miles per hour``): one to
+    :data:`MAX_UNIT_WORDS` words of letters, none a qualifier (:data:`QUALIFIER_WORDS`) or a math name."""
+    words = re.findall(r"[A-Za-z]+", text)
+    if not words or len(words) > MAX_UNIT_WORDS or not re.fullmatch(r"[A-Za-z\s.^\d]*", text):
+        return False
+    return not any(w.lower() in QUALIFIER_WORDS or w.lower() in MATH_FUNCTION_NAMES for w in words)
+
+
+def hedged(before: str, after: str) -> bool:
+    """Whether the text right ``before`` a value or right ``after`` it qualifies the value, so that
+    the value is not stated as the answer (see the module docstring)."""
+    return bool(_HEDGE_BEFORE_RE.search(before[-60:]) or _HEDGE_AFTER_RE.match(after[:40]))
+
 
 _LETTER_RUN = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _VOWEL = re.compile(r"[aeiouAEIOU]")
