@@ -214,9 +214,10 @@ def test_ten_thousand_episodes_filter_and_lazy_rendering(pages, tmp_path):
     """One load of the 10,000-episode page with a search: the filter finds exactly the episodes that
     say 'needle' (every 97th), and only one page of them (50) is in the DOM."""
     html = pages / "big.html"
-    dom, console, wall = chromium(html.as_uri() + "#q=needle", tmp_path, "--dump-dom")
+    dom, console, wall = chromium(html.as_uri() + "#q=needle&open=all", tmp_path, "--dump-dom")
     attrs = loaded_ok(dom, console)
     assert attrs["data-matches"] == str(len(range(0, 10_000, 97)))  # 104
+    assert dom.count("<mark>needle</mark>") == 50  # the term is marked in each shown transcript
     assert attrs["data-rendered"] == "50" and dom.count('class="ep"') == 50 and "104 of 10000 episodes match" in dom
     print(f"\n10,000 episodes: {html.stat().st_size / 1e6:.1f} MB page, script done {attrs['data-init-ms']} ms after "
           f"navigation start (search included), Chromium run {wall:.1f} s, load average {os.getloadavg()[0]:.2f}")

@@ -110,13 +110,26 @@
     if (state.open === 'all') { add(det, el('pre', null, text)); }  // shown in full (closed) for a dump of the page
     return det;
   }
+  function highlighted(text) {  // the message with the search term marked (text nodes only)
+    var pre = el('pre', 'content');
+    var q = state.q.toLowerCase();
+    if (!q) { pre.textContent = text; return pre; }
+    var low = text.toLowerCase(), at = 0, i;
+    while ((i = low.indexOf(q, at)) >= 0) {
+      pre.appendChild(document.createTextNode(text.slice(at, i)));
+      add(pre, el('mark', null, text.slice(i, i + q.length)));
+      at = i + q.length;
+    }
+    pre.appendChild(document.createTextNode(text.slice(at)));
+    return pre;
+  }
   function message(parent, m) {
     var d = add(parent, el('div', 'msg role-' + (roleIndex[m.role] % 6)));
     var head = 'turn ' + m.turn + ' · ' + m.agent + ' (' + m.role + ') · stage ' + m.stage;
     if (m.replayed) head += ' · replayed prefix';
     else head += ' · ' + m.ntok + ' tokens · finish ' + (m.finish || '?');
     add(d, el('div', 'head', head));
-    add(d, el('pre', 'content', m.content));
+    d.appendChild(highlighted(m.content));
     contextBlock(d, S[m.ctx]);
     return d;
   }
