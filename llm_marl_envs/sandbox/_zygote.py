@@ -242,7 +242,8 @@ class Zygote:
 
     def serve(self) -> None:
         self.reply({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "child_uid": self.uid,
-                    "seccomp": self.seccomp, "landlock": bool(_child.LANDLOCK_READ) and _child.landlock_abi() >= 3})
+                    "seccomp": self.seccomp, "landlock": bool(_child.LANDLOCK_READ) and _child.landlock_abi() >= 3,
+                    "stdlib": STATE["stdlib"]})
         while True:
             job = read_job(self.cmd_fd)
             if job is None:
@@ -711,6 +712,48 @@ def _mount_private_tmp(dirs: tuple[str, ...], size: int) -> None:
             raise OSError(ctypes.get_errno(), f"cannot mount a private tmpfs on {d}")
 
 
+STATE = {"stdlib": False}  # what the worker reports in its hello beyond seccomp
+
+
+def _expose_read_only(prefix: str) -> bool:
+    """In the worker's own mount namespace: make the interpreter's prefix reachable by the job's uid
+    when a parent dir blocks it (``/root`` is 0700 for a pyenv interpreter), by covering the first
+    blocking dir with an empty tmpfs (the rest of it stays hidden from jobs) and bind-mounting the
+    prefix back read-only at the same path. Best effort: False leaves the preloaded modules only."""
+    import ctypes
+    import stat
+
+    libc = _child.LIBC or ctypes.CDLL(None, use_errno=True)
+    path = os.path.abspath(prefix)
+    parts = path.strip("/").split("/")
+    blocker = None
+    for i in range(1, len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        try:
+            if not os.stat(d).st_mode & stat.S_IXOTH:
+                blocker = d
+                break
+        except OSError:
+            return False
+    if blocker is None or blocker == path:
+        return blocker is None
+    ms_rdonly, ms_nosuid, ms_nodev, ms_remount, ms_bind, ms_rec = 1, 2, 4, 32, 4096, 16384
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        if libc.mount(b"tmpfs", blocker.encode(), b"tmpfs", ms_nosuid | ms_nodev, b"size=1m,mode=0755") != 0:
+            return False
+        os.makedirs(path, 0o755, exist_ok=True)
+        src = f"/proc/self/fd/{fd}".encode()
+        if libc.mount(src, path.encode(), None, ms_bind | ms_rec, None) != 0:
+            return False
+        libc.mount(None, path.encode(), None, ms_remount | ms_bind | ms_rdonly | ms_nosuid | ms_nodev, None)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _kill_jobs_when_orphaned(uid: int) -> None:
     """Without a pid namespace nothing takes a job's processes down with the worker: when the harness
     dies (even by SIGKILL), the parent-death signal (SIGTERM here) makes the zygote kill every process
@@ -757,6 +800,8 @@ def main(argv: list[str]) -> int:
         if os.stat("/proc/self/ns/mnt").st_ino == int(opts.get("host_mntns", "0")):
             raise SystemExit("private_tmp: not in a mount namespace of its own; refusing to mount over the host's dirs")
         _mount_private_tmp(private, int(opts.get("tmp_bytes", 256 << 20)))
+        if opts.get("expose"):
+            STATE["stdlib"] = _expose_read_only(opts["expose"])
     os.makedirs(workroot, exist_ok=True)
     if uid is not None:
         os.chmod(workroot, 0o711)  # children may enter their own job dir but not list or write here

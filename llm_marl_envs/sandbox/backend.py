@@ -156,8 +156,9 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
         # A private size-limited tmpfs on the host's shared dirs (in the worker's own mount namespace):
         # no host files or pathname sockets there, no writes reaching the host's disk or memory.
         host_ns = os.stat("/proc/self/ns/mnt").st_ino  # the zygote refuses to mount anything in this one
+        expose = [f"expose={Path(sys.base_prefix).resolve()}"] if uid is not None and not stdlib_world_readable() else []
         return [unshare, *flags, *zygote, "pidns=1", "workroot=/tmp", f"private_tmp={UNSHARE_PRIVATE_DIRS}",
-                f"host_mntns={host_ns}",
+                f"host_mntns={host_ns}", *expose,
                 f"tmp_bytes={WORK_TMPFS_BYTES}", f"empty={UNSHARE_PRIVATE_DIRS}", "sockets=none"]
     if backend == "rlimits":
         return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}", "sockets=none",
@@ -213,6 +214,7 @@ def _probe(backend: str) -> str | None:
             hello = json.loads(out[4 : 4 + int.from_bytes(out[:4], "big")])
             _SECCOMP_WORKS[backend] = bool(hello.get("seccomp"))
             _LANDLOCK_WORKS[backend] = bool(hello.get("landlock"))
+            _STDLIB_EXPOSED[backend] = bool(hello.get("stdlib"))
         except (ValueError, TypeError):
             _SECCOMP_WORKS[backend] = False
             _LANDLOCK_WORKS[backend] = False
@@ -228,6 +230,7 @@ _LOCK = threading.Lock()
 _CHOSEN: BackendInfo | None = None
 _SECCOMP_WORKS: dict[str, bool] = {}  # backend -> whether its jobs got the syscall filter in the probe
 _LANDLOCK_WORKS: dict[str, bool] = {}  # backend -> whether its jobs run under Landlock (rlimits only)
+_STDLIB_EXPOSED: dict[str, bool] = {}  # backend -> whether its worker made the stdlib readable to jobs (unshare)
 
 
 def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
@@ -241,7 +244,7 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
         reason = "NO NAMESPACE ISOLATION: rlimits, a separate uid and wall-clock kill only"
     seccomp = _SECCOMP_WORKS.get(name, False)
     reason += "; seccomp filter on" if seccomp else "; NO seccomp filter (not x86-64 or prctl refused)"
-    if name != "bwrap" and root and not stdlib_world_readable():
+    if name != "bwrap" and root and not stdlib_world_readable() and not _STDLIB_EXPOSED.get(name, False):
         reason += "; the job uid cannot read the stdlib, so only preloaded modules import"
     if name != "bwrap" and not root:
         reason += ("; NOT ROOT: jobs run under your own uid and can write whatever you can (and leftover "
@@ -254,7 +257,8 @@ def _describe(name: str, probes: dict[str, str]) -> BackendInfo:
         # bwrap/unshare: a network namespace; rlimits: the filter denies every socket() (socketpair only)
         network_isolated=name in ("bwrap", "unshare") or seccomp,
         filesystem_isolated=name == "bwrap",
-        gaps=backend_gaps(name, root=root, seccomp=seccomp, stdlib_readable=stdlib_world_readable(),
+        gaps=backend_gaps(name, root=root, seccomp=seccomp,
+                          stdlib_readable=stdlib_world_readable() or _STDLIB_EXPOSED.get(name, False),
                           landlock=_LANDLOCK_WORKS.get(name, False)),
     )
 

@@ -43,7 +43,7 @@ def _run_on(worker: Worker, job: dict[str, Any]) -> dict[str, Any]:
         return worker.run(job)
     except WorkerDied as e:
         return {"status": "error", "exit_code": None, "stdout": "", "stderr": "", "duration_s": 0.0,
-                "channel": "", "detail": str(e)}
+                "checks": "", "detail": str(e)}
 
 
 class Sandbox:

@@ -115,7 +115,7 @@ class Worker:
             self.restart()
             if timed_out:
                 return {"status": "timeout", "exit_code": None, "stdout": "", "stderr": "",
-                        "duration_s": time.monotonic() - start, "channel": "",
+                        "duration_s": time.monotonic() - start, "checks": "",
                         "detail": "the sandbox worker overran its deadline and was killed"}
             raise WorkerDied("sandbox worker exited during a job")
         if not isinstance(reply, dict) or reply.get("id") != job["id"]:
