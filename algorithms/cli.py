@@ -34,7 +34,7 @@ def _doc_of_fields() -> dict[str, str]:
     for node, nxt in zip(body, body[1:], strict=False):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
-                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+                docs[node.target.id] = " ".join(str(nxt.value.value).split()).replace("``", "`")
     return docs
 
 
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         kind = typing.get_origin(base) or base
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar=getattr(kind, "__name__", "VALUE").upper(),
-            help=f"{docs.get(f.name, '')} (default: {json.dumps(default, default=str)})",
+            help=f"{docs.get(f.name, '')} (default: {_shown(default)})".replace("%", "%%"),
         )
 
 
@@ -85,6 +85,19 @@ def interrupted_message(trainer: Any, cfg: TrainConfig) -> str:
                 f"(one every --save-every {cfg.save_every} iterations); metrics so far: {trainer.out_dir / 'metrics.jsonl'}")
     return (f"llm-marl train: interrupted at iteration {trainer.iteration}/{cfg.iterations}; last checkpoint {path} "
             f"(iteration {done}); resume by running the same command again (resume is on by default)")
+
+
+def _shown(default: Any) -> str:
+    """A default as it is typed on the command line (``none``, ``true``, ``2,4``, JSON objects)."""
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    if isinstance(default, (dict, list)):
+        return json.dumps(default)
+    return str(default)
 
 
 def run(args: argparse.Namespace) -> int:
