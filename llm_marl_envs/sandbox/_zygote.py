@@ -5,10 +5,13 @@ bare rlimits, see ``backend.py``), pre-imports common modules, applies what ever
 (no-new-privileges, the seccomp syscall filter (x86-64), default signals, a clean environment), then
 serves jobs read from fd 0 and answers on fd 1, one job at a time.
 
-Two processes share the work. The *spawner*, forked once after the preload, does nothing but fork
-a fresh child per job, enforce its deadline and report its exit status; the *zygote* does everything
-else (framing, creating the job's pipes, reading capped output, killing leftovers, cleaning the work
-directory). Only the spawner ever forks per job, so only its few pages are write-protected and
+Two processes share the work. The *spawner*, forked once after the preload (before any test was
+ever loaded: every job's memory starts as a copy of it), does nothing but fork a fresh child per job,
+enforce its deadline and report its exit status; the *zygote* does everything else (framing,
+creating the job's pipes, reading capped output, killing leftovers, cleaning the work directory) and,
+for ``check`` jobs, is the trusted checker: it runs the task's tests (compiled once per task, kept
+here) against the job's program over the job's request/reply pipes (``_checker.py``, ``_codec.py``),
+so no test, expected value or pass/fail record ever exists in a process that runs model code. Only the spawner ever forks per job, so only its few pages are write-protected and
 copied again and again: the zygote's own bookkeeping costs no copy-on-write faults, which is most of
 the per-job overhead a single forking process pays. Every job gets pipes of its own (stdout,
 stderr, and in check mode the checker's request and reply pipes), created by the zygote and handed to
@@ -26,9 +29,9 @@ worker answers ``fatal`` and exits, and the harness starts a fresh one: it never
 cannot vouch for.
 
 Framing on both pipes: a 4-byte big-endian length, then the job as ``marshal`` (from the harness)
-or the result as a flat JSON object (to the harness). This file and its two
-siblings (``_child.py``: the forked child; ``_seccomp.py``: the syscall filter) import nothing outside
-the standard library: they run with ``-I -S`` and are the only project files visible inside the
+or the result as a flat JSON object (to the harness). This file and its siblings (``_child.py``: the
+forked child; ``_seccomp.py``: the syscall filter; ``_checker.py`` and ``_codec.py``: the checker and
+its plain-data codec) import nothing outside the standard library: they run with ``-I -S`` and are the only project files visible inside the
 sandbox. The harness imports this module too, for the framing helpers. Imports are kept lean because
 one-off runs start a worker each time: ``_signal`` (the C module) rather than ``signal`` (which
 loads ``enum``), no ``json``/``re``/``platform``.
@@ -43,12 +46,11 @@ import sys
 import time
 
 if __package__:  # imported by the harness, as part of llm_marl_envs.sandbox
-    from . import _checker, _child, _codec, _seccomp
+    from . import _checker, _child, _seccomp
 else:  # run as a script inside the sandbox: the sibling files sit in this file's folder
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import _checker
     import _child
-    import _codec
     import _seccomp
 
     del sys.path[0]  # jobs must not import other files from this folder
@@ -439,14 +441,14 @@ class Zygote:
             hello = None
         if type(hello) is tuple and hello[:2] == (0, "ready"):
             if isinstance(code, str):  # the task's own tests do not compile: no test can pass
-                return [f"F the test program does not compile"] * n_tests, "the test program does not compile", 0
+                return ["F the test program does not compile"] * n_tests, "the test program does not compile", 0
             records, note = _checker.run_checks(code, remote, modules, n_tests, chan)
             return records, note, chan.calls
         if type(hello) is tuple and len(hello) == 4 and hello[1] == "loadfail":
             note = f"the program failed to load: {str(hello[2])[:60]}: {str(hello[3])[:200]}"
         else:
             note = chan.gone or "the program did not start"
-        return [f"F not run"] * n_tests, note, 0
+        return ["F not run"] * n_tests, note, 0
 
     def _next_report(self, deadline: float | None) -> tuple[int, ...] | None:
         """The spawner's next report line as integers: ``(pid,)`` after a fork, ``(pid, wait status,

@@ -2,11 +2,13 @@
 
 Order (DESIGN.md section 3): ``bwrap`` (bubblewrap: every namespace, read-only system dirs, a private
 size-limited tmpfs, clear environment, die-with-parent, capabilities dropped) > ``unshare``
-(network + pid + mount namespaces) > ``rlimits`` (resource limits and a separate uid only; a loud
-warning). Every backend also gets the per-job protections of ``_zygote.py`` (fresh process, new
-session, rlimits, unprivileged uid when root, no-new-privileges, a seccomp filter on x86-64 that
-denies namespace/mount/tracing/keyring/bpf/io_uring syscalls and every socket family but AF_UNIX,
-empty environment, wall-clock kill, output caps).
+(network + pid + ipc + mount namespaces, private size-limited tmpfs on /tmp, /var/tmp, /dev/shm,
+/run/lock) > ``rlimits`` (resource limits, a separate uid and, where the kernel has it, Landlock;
+a loud warning). Every backend also gets the per-job protections of ``_zygote.py`` (fresh process,
+new session, rlimits, unprivileged uid when root, no-new-privileges, a seccomp filter on x86-64 that
+denies namespace/mount/tracing/keyring/bpf/io_uring syscalls and every socket family but AF_UNIX
+(outside bubblewrap: every ``socket()``), empty environment, wall-clock kill, output caps).
+``BackendInfo.gaps`` says what each one does not isolate.
 
 ``LLM_MARL_SANDBOX=bwrap|unshare|rlimits`` forces a backend (for tests of the weaker ones).
 """
