@@ -194,7 +194,7 @@ def test_run_tier2_layout_and_errors() -> None:
     assert [r["name"] for r in out] == list(t2.TIER2_REGIMES)
     for reg in out:
         assert {"name", "hypothesis", "knobs", "learners", "comparisons"} <= set(reg)
-        for name, lr in reg["learners"].items():
+        for lr in reg["learners"].values():
             assert set(lr["curve"]) == {"calls", "mean", "ci95_lo", "ci95_hi"}
             assert lr["curve"]["calls"][0] == 0 and len(lr["curve"]["mean"]) == len(lr["curve"]["calls"])
             assert set(lr["final_J"]) == {"mean", "ci95"} and len(lr["auc"]["ci95"]) == 2

@@ -38,7 +38,7 @@ from algorithms.losses import LOSSES, LossConfig
 
 from . import tier2_policy as pol
 from .stats import mean_ci95, paired_diff, verdict
-from .tier2_policy import EOS, NULL_HINT, Tier2Knobs, Tier2World
+from .tier2_policy import NULL_HINT, Tier2Knobs, Tier2World
 
 B = 8  # evaluator calls per task
 TASKS_PER_ITER = 8
@@ -337,7 +337,6 @@ def run_learner(world: Tier2World, learner: Tier2Learner, seeds: int, iterations
     opt = torch.optim.Adam([v for n, v in params.items() if n not in k.frozen], lr=k.lr if lr is None else lr)
     loss_fn = LOSSES.get(learner.loss)
     loss_cfg = LossConfig(name=learner.loss)
-    estimator = ESTIMATORS.get(learner.estimator)
     xs, Us = schedule(world, seeds, iterations, seed)
     evals = set(eval_iterations(iterations).tolist())
     evs, calls = [], []

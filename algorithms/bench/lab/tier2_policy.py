@@ -40,7 +40,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from llm_marl_envs.tasks.hint import HINT_VOCAB, NULL_HINT, answer, hint_answer, hint_split, n_tasks, task_triples
+from llm_marl_envs.tasks.hint import (
+    HINT_VOCAB,
+    NULL_HINT,
+    answer,
+    hint_answer,
+    hint_split,
+    task_triples,
+)
 
 VOCAB = 12
 FILLER = 10
@@ -375,7 +382,3 @@ def exact_J_bruteforce(world: Tier2World, params: dict[str, torch.Tensor], tasks
             v += prob * (eps + (1 - 2 * eps) * float(pr[y]))
         total += v
     return total / len(tasks)
-
-
-def n_all_tasks(knobs: Tier2Knobs) -> int:
-    return n_tasks(knobs.C)
