@@ -26,13 +26,18 @@ Containers and relations (each a rule):
 - equations ``lhs = rhs`` are equal when ``lhs - rhs`` are proportional; inequalities when ``L - R``
   are proportional by a positive factor (same operator) or a negative one (flipped operator):
   ``x < 1`` is ``-x > -1``;
-- a label ``y = 2x + 3`` is its value, and against an equation the equation ``y = 2x + 3``;
-- named assignments (``a = 1, b = 2``) by name.
+- a label ``y = 2x + 3`` is its value, and against an equation the equation ``y = 2x + 3``; two named
+  values (``|AB| = 1``, ``\\frac{NO}{BO} = \\frac{1}{\\sqrt6}``) need the same name (``|AB|`` = ``AB``,
+  never ``|CD|`` or ``\\frac{BO}{NO}``);
+- named assignments (``a = 1, b = 2``) by name;
+- an answer's own claims must hold: ``x = 1 = 2``, ``34 = 35`` and ``3 \\approx 100`` are wrong for any
+  gold (``x = \\frac62 = 3`` and ``\\frac13 \\approx 0.333`` state 3 and 1/3).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from .exact import MAX_BITS, MAX_FACTORIAL, SCALARS, NotExact, TooBig, exact_value, try_exact
 from .numeric import N_POINTS, closeness, free_symbols, mp_context, numeric_value, probe_points
@@ -302,6 +307,11 @@ def _compare_named(g: Node, r: Node) -> Decision | None:
 def _compare_label(g: Node, r: Node) -> Decision:
     """``("label", y, value)`` (``y = 2x + 3``): against an equation it is the equation ``y = value``;
     otherwise its value, or (two labels) either their values or their equations."""
+    if g[0] == r[0] == "label" and "sym" not in (g[1][0], r[1][0]):
+        # two named values (|AB| = 1 vs |CD| = 1): the same name, as an expression in its letters
+        names = compare(g[1], r[1])
+        if not (names.state == "equal" or names.state == "pending" and all(agree for _, _, agree in names.pairs)):
+            return Decision("unequal", "a value of a different quantity")
     eq_g = ("eq", g[1], g[2]) if g[0] == "label" else g
     eq_r = ("eq", r[1], r[2]) if r[0] == "label" else r
     if eq_g[0] == "eq" and r[0] == "eq" or g[0] == "eq" and eq_r[0] == "eq":
@@ -319,8 +329,57 @@ def _chain_as_interval(node: Node) -> Node | None:
     return ("interval", node[1] == "<=", node[2], node[5], node[4] == "<=")
 
 
+APPROX_REL = Fraction(1, 100)
+
+
+def _approximates(a: Node, b: Node) -> bool:
+    """Whether the written ``a \\approx b`` is true: both constant, and ``b`` within one unit of its
+    last written decimal place of ``a`` (``\\frac13 \\approx 0.333``, ``\\pi \\approx 3.14``) or within 1%."""
+    if free_symbols(a) or free_symbols(b):
+        return False
+    unit = Fraction(0)
+    if b[0] == "num":
+        q = b[1].denominator
+        while q % 10 == 0:
+            q //= 10
+        unit = Fraction(1, b[1].denominator) if q == 1 else Fraction(0)
+    try:
+        ctx = mp_context()
+        va, vb = numeric_value(a, {}), numeric_value(b, {})
+        if ctx.im(va) != 0 or ctx.im(vb) != 0:
+            return bool(abs(va - vb) <= abs(va) * ctx.mpf(APPROX_REL.numerator) / APPROX_REL.denominator)
+        tol = max(ctx.mpf(unit.numerator) / unit.denominator, abs(va) * ctx.mpf(APPROX_REL.numerator) / APPROX_REL.denominator)
+        return bool(abs(va - vb) <= tol * (1 + ctx.mpf("1e-30")))
+    except (TooBig, NotExact, ZeroDivisionError, ValueError, ArithmeticError, KeyError, TypeError):
+        return False
+
+
+def _check_claims(checks: tuple) -> Decision:
+    """What an answer claims along the way (``("claim", value, checks)`` of :mod:`.parse`) must hold:
+    each step of an equation chain equals its result, each ``a \\approx b`` is a true approximation."""
+    decisions = []
+    for op, a, b in checks:
+        if op == "~":
+            if not _approximates(a, b):
+                return Decision("unequal", "a false approximation in the answer")
+            continue
+        d = compare(a, b)
+        if d.state == "pending" and all(agree for _, _, agree in d.pairs):
+            decisions.append(d)
+        elif d.state != "equal":
+            return Decision("unequal", "a false step in the answer")
+    return _all(decisions) if decisions else EQUAL
+
+
 def compare(g: Node, r: Node) -> Decision:
     """Decide whether answer ``r`` equals gold ``g`` (both parse trees); see the module docstring."""
+    if g[0] == "claim":  # the gold's own steps are trusted
+        return compare(g[1], r)
+    if r[0] == "claim":
+        checked = _check_claims(r[2])
+        if checked.state != "equal" and checked.state != "pending":
+            return checked
+        return _all([checked, compare(g, r[1])])
     if g[0] == "label" or r[0] == "label":
         return _compare_label(g, r)
     if g[0] == "chain" or r[0] == "chain":

@@ -16,6 +16,8 @@ def tree_key(node: Node) -> str:
     kind = node[0]
     if kind == "text":
         return f"text:{node[1]}"
+    if kind == "claim":
+        return tree_key(node[1])
     if kind == "label":
         return tree_key(node[2])
     if kind == "named":

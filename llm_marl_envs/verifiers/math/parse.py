@@ -9,7 +9,8 @@ Nodes: ``("num", Fraction)``, ``("sym", name)``, ``("const", "pi"|"E"|"I"|"oo")`
 ``("fact", a)``, ``("sum"|"prod", index, lo, hi, body)``, ``("eq", a, b)``, ``("rel", op, a, b)``,
 ``("chain", op1, a, b, op2, c)`` (``a op1 b op2 c`` with ``op`` ``<``/``<=``), ``("label", name, value)``,
 ``("ratio", items)``, ``("tuple", items)``, ``("set", items)``, ``("list", items)`` (a bare comma list),
-``("interval", left_closed, a, b, right_closed)``, ``("union", items)``, ``("matrix", rows)``, ``("text", s)``.
+``("interval", left_closed, a, b, right_closed)``, ``("union", items)``, ``("matrix", rows)``, ``("text", s)``,
+``("claim", value, checks)``.
 
 Conventions (each a rule, applied everywhere):
 
@@ -21,6 +22,10 @@ Conventions (each a rule, applied everywhere):
   separates whole solutions when one has several parts (``p=5,q=2; p=7,q=2``), else it is a comma;
 - ``a : b`` is a ratio; ``!=``, ``\\neq``, ``\\ne``, ``\\not=`` are "not equal" (a factorial before
   ``=`` needs a space: ``3! = 6``); ``a \\approx b`` states ``a`` (``x \\approx b`` states ``b``);
+- what an answer claims along the way is kept as ``("claim", value, checks)``: ``a \\approx b`` checks
+  ``("~", a, b)`` and every constant step of an equation chain with a constant result checks
+  ``("=", step, result)`` (``x = \\frac62 = 3``, ``16 - 3 - 4 = 9``); a false claim (``3 \\approx 100``,
+  ``x = 1 = 2``, ``34 = 35``) makes the answer wrong (:func:`.equiv.compare`);
 - ``3 < x \\le 4`` is an interval; a chain on an expression (``0 < f(x) < 1``) is kept as a chain;
 - equations: see :func:`_label_value` (``x = 3`` is 3, ``|AB| = 1`` is 1, ``7 = 11a + c`` stays an equation).
 """
@@ -211,6 +216,8 @@ class _Parser:
     def parse_relation(self) -> Node:
         parts = [self.parse_ratio()]
         op = None
+        checks: list[tuple[str, Node, Node]] = []  # what the answer claims along the way (see _claim)
+        joins: list[str] = []  # "=" or "in" before each later part
         while True:
             tok = self.peek()
             if _is(tok, "cmd", "approx"):  # "\frac13 \approx 0.333" states 1/3; "x \approx 2.5" states 2.5
@@ -218,9 +225,13 @@ class _Parser:
                 approx = self.parse_ratio()
                 if len(parts) == 1 and parts[0][0] == "sym":
                     parts.append(approx)
+                    joins.append("=")
+                else:
+                    checks.append(("~", parts[-1], approx))
             elif _is(tok, "op", "=") or _is(tok, "cmd", "in"):
                 self.take()
                 parts.append(self.parse_ratio())
+                joins.append(tok[1] if tok[1] == "=" else "in")
             elif tok is not None and ((tok[0] == "op" and tok[1] in "<>") or (tok[0] == "cmd" and tok[1] in RELATIONS)):
                 self.take()
                 op = RELATIONS[tok[1]]
@@ -231,9 +242,12 @@ class _Parser:
                 return self._chained(op, parts[-2], parts[-1])
             else:
                 break
-        if len(parts) == 1:
-            return parts[0]
-        return self.node("eq", parts[0], parts[-1])
+        core = parts[0] if len(parts) == 1 else self.node("eq", parts[0], parts[-1])
+        last = parts[-1]
+        if len(parts) > 1 and not _has_symbols(last) and all(j == "=" for j in joins):
+            # "x = \frac{6}{2} = 3", "16 - 3 - 4 = 9": every constant step must equal the result
+            checks += [("=", p, last) for p in parts[:-1] if not _has_symbols(p)]
+        return self.node("claim", core, tuple(checks)) if checks else core
 
     def parse_expr(self) -> Node:
         self.enter()
@@ -649,6 +663,8 @@ def _strip_degrees(node: Node) -> Node:
         return (kind, _strip_degrees(node[1]), _strip_degrees(node[2]))
     if kind == "interval":
         return (kind, node[1], _strip_degrees(node[2]), _strip_degrees(node[3]), node[4])
+    if kind == "claim":
+        return (kind, _strip_degrees(node[1]), tuple((op, _strip_degrees(a), _strip_degrees(b)) for op, a, b in node[2]))
     return node
 
 
@@ -681,7 +697,8 @@ def _label_value(eq: Node) -> Node | None:
       side has variables (``y = 2x + 3``) the label is kept as ``("label", y, rhs)``, which matches
       ``2x + 3`` and also the equation ``2x - y + 3 = 0``;
     - a name (:func:`_is_name`) equal to a constant (``|AB| = 1``, ``\\frac{NO}{BO} = \\frac{1}{\\sqrt6}``)
-      answers the constant;
+      answers the constant, as ``("label", name, constant)``: against another named value the two names
+      must be the same quantity (``|CD| = 1`` does not answer ``|AB| = 1``);
     - a worked computation, constants on both sides (``16 - 3 - 4 = 9``), answers its result;
     - anything else (``7 = 11a + c``, ``x + y = 5``) is an equation: restating one side is not it.
     """
@@ -690,12 +707,16 @@ def _label_value(eq: Node) -> Node | None:
         return ("label", lhs, rhs)
     if _is_variable_lhs(lhs):
         return rhs
-    if not _has_symbols(rhs) and (_is_name(lhs) or not _has_symbols(lhs)):
+    if not _has_symbols(rhs) and _is_name(lhs):
+        return ("label", lhs, rhs)  # the name is kept: against another named value the names must agree
+    if not _has_symbols(rhs) and not _has_symbols(lhs):
         return rhs
     return None
 
 
 def _finish(item: Node) -> Node:
+    if item[0] == "claim":
+        return ("claim", _finish(item[1]), item[2])
     if item[0] == "eq":
         item = _label_value(item) or item
     if item[0] == "pm":
