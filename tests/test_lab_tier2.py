@@ -233,3 +233,60 @@ def test_bad_knobs_are_one_line_errors() -> None:
         pol.Tier2Knobs(d=8)
     with pytest.raises(ValueError, match="sum <= 1"):
         replace(EASY, p_think=0.9)
+
+
+@pytest.mark.parametrize("plan", ["flat", "ccpo"])
+def test_rows_equal_the_runners_from_episodes(plan: str) -> None:
+    """The rows build_batch makes are the rows ``RolloutBatch.from_episodes`` makes from the same episodes (as
+    the rollout runner would hand them over), and the estimator gives both the same credits."""
+    from algorithms.batch import RolloutBatch
+    from llm_marl_envs.policy import Generation
+    from llm_marl_envs.rollout.data import Episode, MessageRecord
+    from llm_marl_envs.tasks.hint import make_task
+    from llm_marl_envs.types import Verdict
+
+    world, params, ro = _one_iteration(plan)
+    S, T, KT, L = ro.tokens.shape
+    rng = np.random.default_rng(0)
+    lpT, lpR = -rng.random((T, KT, L)), -rng.random(ro.R.shape[1:])
+    mine, _ = t2.build_batch(ro, 0, plan, lpT, lpR)
+
+    def record(role: str, turn: int, context: str, tokens: list[int], lps: list[float]) -> MessageRecord:
+        text = t2._text(tokens)
+        return MessageRecord(agent=f"{role}_0", role=role, content=text, turn=turn, stage=turn, context=context,
+                             generation=Generation(text=text, token_ids=tokens, logprobs=lps))
+
+    joint, solo = [], []
+    for t in range(T):
+        x = int(ro.x[0, t])
+        task = make_task(x, world.knobs.C)
+        for n, j in enumerate(np.flatnonzero(~ro.solo)):
+            k = int(ro.parent[j])
+            n_tok = int(pol.message_mask(ro.tokens[0, t, k]).sum())
+            toks = ro.tokens[0, t, k, :n_tok].tolist()
+            r = float(ro.R[0, t, j])
+            joint.append(Episode(
+                episode_id=f"t{t}/e{n}", group_id=f"t{t}", task=task, env_id="lab", reward=r,
+                verdict=Verdict(bool(r), r, "ok"), sample_index=n, messages=[
+                    record("thinker", 0, f"hint-{x}|thinker", toks, lpT[t, k, :n_tok].tolist()),
+                    record("reasoner", 1, f"hint-{x}|reasoner|{t2._text(toks)}", [int(ro.ans[0, t, j])],
+                           [float(lpR[t, j])])]))
+        for n, j in enumerate(np.flatnonzero(ro.solo)):
+            r = float(ro.R[0, t, j])
+            solo.append(Episode(
+                episode_id=f"t{t}/s{n}", group_id=f"t{t}", task=task, env_id="lab", reward=r,
+                verdict=Verdict(bool(r), r, "ok"), sample_index=n, ablated=["thinker_0"], messages=[
+                    record("reasoner", 0, f"hint-{x}|reasoner|", [int(ro.ans[0, t, j])], [float(lpR[t, j])])]))
+    # the runner's tasks are "hint-<index>"; build_batch names them the same way
+    theirs = RolloutBatch.from_episodes(joint, solo)
+    cols = ("episode_id", "group_id", "task_id", "role", "agent", "turn", "reward", "context", "token_ids",
+            "logprobs", "counterfactual_reward", "kind", "sample_index", "terminal")
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine.decisions, theirs.decisions, strict=True):
+        for c in cols:
+            assert getattr(a, c) == getattr(b, c), (c, getattr(a, c), getattr(b, c))
+    name = "grpo" if plan == "flat" else "ccpo"
+    cfg = t2.tier2_learners()[name].config
+    np.testing.assert_array_equal(ESTIMATORS[name](mine, cfg, {}).advantages,
+                                  ESTIMATORS[name](theirs, cfg, {}).advantages)
+    assert mine.evaluator_calls == theirs.evaluator_calls

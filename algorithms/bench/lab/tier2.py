@@ -196,7 +196,7 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
 
     Flat / CCPO: per task, per joint episode k a thinker row (turn 0) and a reasoner row (turn 1, terminal), both
     with the team reward; CCPO adds ``counterfactual_reward`` = solo run k's reward and the solo rows
-    (``kind="solo"``) after the joint ones. Tree: per task, thinker node i (reward = mean of its 4 leaves, siblings
+    (``kind="solo"``) after all joint rows (tested equal to ``from_episodes`` on the same episodes). Tree: per task, thinker node i (reward = mean of its 4 leaves, siblings
     at the root) then its 4 leaves (siblings under node i, byte-identical context). ``lpT [T, KT, L]``,
     ``lpR [T, KR]``: behaviour log-probs; ``VT [T, KT]``, ``VR [T, KR]``: critic values for the ``value`` column
     (MAPPO); ``prefix`` goes before every episode and group id (to put several seeds in one batch).
@@ -216,6 +216,7 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
     ks: list[int] = []
     joint = np.flatnonzero(~ro.solo).tolist()
     solo = np.flatnonzero(ro.solo).tolist()
+    solo_rows: list[tuple[int, int, Decision]] = []
     for t in range(T):
         task = f"hint-{xs[t]}"
         ctxT = f"{task}|thinker"
@@ -264,13 +265,15 @@ def build_batch(ro: Rollouts, s: int, plan: str, lpT: np.ndarray, lpR: np.ndarra
             ts += [t, t]
             ks += [k, j]
         for n, j in enumerate(solo):
-            rows.append(Decision(
+            solo_rows.append((t, j, Decision(
                 episode_id=f"{prefix}t{t}/s{n}", group_id=group, task_id=task, role="reasoner", agent="reasoner_0",
                 turn=0, reward=R[t][j], context=f"{task}|reasoner|", token_ids=[ans[t][j]], logprobs=[lpr[j]],
-                kind="solo", sample_index=n, terminal=True))
-            role.append(1)
-            ts.append(t)
-            ks.append(j)
+                kind="solo", sample_index=n, terminal=True)))
+    for t, j, d in solo_rows:  # from_episodes puts every ablated episode after the joint ones
+        rows.append(d)
+        role.append(1)
+        ts.append(t)
+        ks.append(j)
     calls = int(ro.R[s].size)
     batch = RolloutBatch(rows, evaluator_calls=calls, generated_tokens=sum(map(sum, lengths)) + calls)
     return batch, RowMap(np.array(role), np.array(ts), np.array(ks))
