@@ -9,7 +9,8 @@ Order for two scalar expressions:
 3. a numeric probe (:mod:`.numeric`, mpmath at 50 digits, every free variable at the same
    pseudo-random values at three points): a clear relative difference decides "unequal"; agreement
    (relative 1e-30) or an unclear result is left to the symbolic check (:mod:`.pool`), which receives
-   the pair together with the probe's opinion.
+   the pair together with the probe's opinion (agreement of values of :data:`BLIND_MAGNITUDE` or more
+   counts as unclear: 50 digits cannot see their units).
 
 A value too large to compute raises :class:`~.exact.TooBig` and the caller answers ``"error"``.
 
@@ -63,6 +64,9 @@ class Decision:
 
 
 EQUAL = Decision("equal")
+# From this size on, a 50-digit probe that agrees (relative 1e-30) cannot tell integers apart, so its
+# agreement is no evidence (a timed-out symbolic check then gives status "timeout", never "correct").
+BLIND_MAGNITUDE = 10**29
 UNEQUAL = Decision("unequal")
 
 
@@ -117,6 +121,8 @@ def compare_scalars(g: Node, r: Node) -> Decision:
         verdict = closeness(a, b)
         if verdict == "differ":
             return Decision("unequal", "numeric")
+        if verdict == "agree" and max(abs(a), abs(b)) >= BLIND_MAGNITUDE:
+            verdict = "unclear"  # 50 digits cannot see the units of 10^{10^{10}} (+1): no evidence
         opinions.append(verdict)
     if big and not opinions:
         return Decision("error", f"expression too large ({big})")

@@ -14,7 +14,8 @@ Order (the first rule that finds something wins):
    counting spans that are a lone variable), right after a copula (``is``, ``are``, ``was``, ``were``,
    ``equals``, ``=``, ``:``; ``There are 34 ways``) and followed by nothing but a unit
    (:func:`.words.is_unit_phrase`). Any other sentence -- no value or several (``Monday``, ``either
-   12 or 34``), a negation (``The answer is not 5``), a qualifier between copula and value (``is at
+   12 or 34``), a negation (``The answer is not 5``), a hedge or condition anywhere
+   (:func:`.words.is_uncertain`: ``My guess is 34``, ``If n is even, it is 34``), a qualifier between copula and value (``is at
    least 34``, ``is greater than 34``), no copula (``Anything but 34``, ``Half of 34``), words after the
    value (``is 34 or more``) or a question -- is the answer as it stands (then it matches only a gold
    written the same way).
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-from .words import hedged, is_unit_phrase, is_word, starts_with_prose
+from .words import hedged, is_uncertain, is_unit_phrase, is_word, starts_with_prose
 
 MAX_SCAN = 50_000
 
@@ -286,7 +287,8 @@ def extract_answer(response: str) -> tuple[str | None, str]:
         return None, state
     marked = _after_marker(text)
     if marked:
-        if starts_with_prose(marked) and not _NEGATION_RE.search(marked):  # "Final Answer: The largest $n$ is 34."
+        # "Final Answer: The largest $n$ is 34."; never a negation or a hedge ("Maybe it is 34")
+        if starts_with_prose(marked) and not _NEGATION_RE.search(marked) and not is_uncertain(marked):
             found = _the_one_value(_after_marker(text, sentence=True) or marked)
             if found is not None:
                 return found, "marker_sentence"

@@ -52,6 +52,21 @@ _HEDGE_AFTER_RE = re.compile(
 )
 
 
+# A sentence with one of these is uncertain or conditional ("Nobody knows whether it is 34", "If n is
+# even, it is 34", "My guess is 34"): it does not state its value.
+_UNCERTAIN_RE = re.compile(
+    r"\b(?:if|unless|whether|when|whenever|suppose|supposing|assume|assuming|maybe|perhaps|probably|possibly|"
+    r"might|could|may|guess|guessing|unsure|unclear|unknown|doubt|doubtful|uncertain|approximately|roughly|"
+    r"nearly|almost|about|around|estimate|estimated)\b",
+    re.I,
+)
+
+
+def is_uncertain(text: str) -> bool:
+    """Whether a sentence hedges or sets a condition (``maybe``, ``whether``, ``if``, ``about`` ...)."""
+    return bool(_UNCERTAIN_RE.search(text))
+
+
 def is_unit_phrase(text: str) -> bool:
     """Whether words after a value are a unit (``cm``, ``square meters``, ``miles per hour``): one to
     :data:`MAX_UNIT_WORDS` words of letters, none a qualifier (:data:`QUALIFIER_WORDS`) or a math name."""
