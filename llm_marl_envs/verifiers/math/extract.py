@@ -12,7 +12,8 @@ Order (the first rule that finds something wins):
    its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
    it is a sentence, and the answer is the one value it *states*: its only math span or number (not
    counting spans that are a lone variable), right after a copula (``is``, ``are``, ``was``, ``were``,
-   ``equals``, ``=``, ``:``; ``There are 34 ways``) and followed by nothing but a unit
+   ``equals``, ``=``, ``:``; ``There are 34 ways``) or a verb of amount (``takes``, ``costs``, ``has``
+   ...: ``It takes 34 minutes``) and followed by nothing but a unit
    (:func:`.words.is_unit_phrase`). Any other sentence -- no value or several (``Monday``, ``either
    12 or 34``), a negation (``The answer is not 5``), a hedge or condition anywhere
    (:func:`.words.is_uncertain`: ``My guess is 34``, ``If n is even, it is 34``), a qualifier between copula and value (``is at
@@ -299,7 +300,13 @@ def extract_answer(response: str) -> tuple[str | None, str]:
 _LONE_VARIABLE_RE = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?")
 
 
-_COPULA_BEFORE_RE = re.compile(r"(?:\b(?:is|are|was|were|equals)(?:\s+exactly)?|[=:])\s*$", re.I)
+# a copula or a verb that states an amount ("It takes 34 minutes", "It costs $34$"), right before the value
+_COPULA_BEFORE_RE = re.compile(
+    r"(?:\b(?:is|are|was|were|equals|has|have|had|holds|takes|took|costs|cost|needs|gets|got|makes|made|weighs"
+    r"|contains|gives|yields|becomes|totals|measures|earns|earned|pays|paid|spends|spent|saves|saved|comes\s+to"
+    r"|amounts\s+to)(?:\s+exactly)?|[=:])\s*$",
+    re.I,
+)
 
 
 def _the_one_value(sentence: str) -> str | None:

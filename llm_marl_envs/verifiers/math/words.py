@@ -34,6 +34,7 @@ QUALIFIER_WORDS = frozenset(
     squared cubed factorial percent""".split()
 )
 MAX_UNIT_WORDS = 4
+_ONE_LETTER_UNITS = frozenset("m g s h l L K".split())  # metres, grams, seconds, hours, litres, kelvin
 
 # Right before a value: a negation, comparison or hedge ("not 34", "at least 34", "greater than $34$",
 # "about 34", "multiples of 34", "\\ge 34"); right after it: an alternative or a bound ("34 or more",
@@ -68,11 +69,14 @@ def is_uncertain(text: str) -> bool:
 
 
 def is_unit_phrase(text: str) -> bool:
-    """Whether words after a value are a unit (``cm``, ``square meters``, ``miles per hour``): one to
-    :data:`MAX_UNIT_WORDS` words of letters, none a qualifier (:data:`QUALIFIER_WORDS`) or a math name."""
+    """Whether words after a value are a unit (``cm``, ``square meters``, ``miles per hour``, ``km/h``): one to
+    :data:`MAX_UNIT_WORDS` words of letters, none a qualifier (:data:`QUALIFIER_WORDS`) or a math name,
+    and no single letter but ``m g s h l L K`` (``34 x`` is 34x)."""
     words = re.findall(r"[A-Za-z]+", text)
-    if not words or len(words) > MAX_UNIT_WORDS or not re.fullmatch(r"[A-Za-z\s.^\d]*", text):
+    if not words or len(words) > MAX_UNIT_WORDS or not re.fullmatch(r"[A-Za-z\s.^\d/]*", text):
         return False
+    if any(len(w) == 1 and w not in _ONE_LETTER_UNITS for w in words):
+        return False  # "34 x/y" is 34x/y, not 34 with a unit
     return not any(w.lower() in QUALIFIER_WORDS or w.lower() in MATH_FUNCTION_NAMES for w in words)
 
 
