@@ -30,7 +30,8 @@ Containers and relations (each a rule):
 - a label ``y = 2x + 3`` is its value, and against an equation the equation ``y = 2x + 3``; two named
   values (``|AB| = 1``, ``\\frac{NO}{BO} = \\frac{1}{\\sqrt6}``) need the same name (``|AB|`` = ``AB``,
   never ``|CD|`` or ``\\frac{BO}{NO}``);
-- named assignments (``a = 1, b = 2``) by name;
+- named assignments (``a = 1, b = 2``) by name; a list of values of one name (``a = 1, a = 2``, kept as
+  ``("list", values, "same name")``) never answers named values of several;
 - an answer's own claims must hold: ``x = 1 = 2``, ``34 = 35`` and ``3 \\approx 100`` are wrong for any
   gold (``x = \\frac62 = 3`` and ``\\frac13 \\approx 0.333`` state 3 and 1/3).
 """
@@ -293,9 +294,17 @@ def _named(node: Node) -> dict | None:
     return None
 
 
+def _names_repeated(node: Node) -> bool:
+    """Whether a list repeats the name of its assignments (``x = 2, x = 3``; see :mod:`.parse`)."""
+    return node[0] == "list" and len(node) > 2 and node[2] == "same name"
+
+
 def _compare_named(g: Node, r: Node) -> Decision | None:
     """Assignments: by name when both sides name their values, else in order; ``None`` when neither does."""
     gn, rn = _named(g), _named(r)
+    if gn is not None and rn is None and _names_repeated(r):
+        # "a = 1, a = 2" lists values of a: it never names the gold's a and b
+        return Decision("unequal", "different names")
     if gn is None and rn is None:
         return None
     if gn is not None and rn is not None:

@@ -64,6 +64,13 @@ def _is_unit(unit: str, *, spaced: bool) -> bool:
 _UNIT_AFTER_TEXT_RE = re.compile(r"^\s*(?:\^\s*\{?\s*\d\s*\}?)")
 
 
+def _ends_with_value(before: str) -> bool:
+    """Whether text ends with a value (a digit, a brace or bracket, a command such as ``\\pi``), so that
+    a ``\\text{…}`` after it can be its unit; never after a word (``\\text{Monday}\\text{Tuesday}``)."""
+    b = before.rstrip()
+    return bool(b) and not re.search(r"(?<![\\A-Za-z])[A-Za-z]{2,}$", b)
+
+
 def _replace_text_commands(s: str) -> str:
     """``\\text{X}``: a comma for "and"/"or", nothing for unit words after a value, else ``X``."""
     out = []
@@ -80,7 +87,7 @@ def _replace_text_commands(s: str) -> str:
         tail = s[end + 1 :]
         if inner.lower().replace(" ", "") in ("and", "or", ",", "and,", ",and", ",or"):
             rep = ","
-        elif before.strip() and is_unit_phrase(inner) and len(inner) >= 2 and not _is_math_name(inner) and (
+        elif _ends_with_value(before) and is_unit_phrase(inner) and len(inner) >= 2 and not _is_math_name(inner) and (
             not tail.strip() or _UNIT_AFTER_TEXT_RE.match(tail) or tail.strip().startswith((",", ")"))
         ):
             rep = ""  # a unit word after a value: "12\text{ cm}", "5\text{ dollars}"

@@ -8,7 +8,8 @@ Nodes: ``("num", Fraction)``, ``("sym", name)``, ``("const", "pi"|"E"|"I"|"oo")`
 ``("mul", (a, ...))``, ``("div", a, b)``, ``("neg", a)``, ``("pow", a, b)``, ``("fn", name, (args...))``,
 ``("fact", a)``, ``("sum"|"prod", index, lo, hi, body)``, ``("eq", a, b)``, ``("rel", op, a, b)``,
 ``("chain", op1, a, b, op2, c)`` (``a op1 b op2 c`` with ``op`` ``<``/``<=``), ``("label", name, value)``,
-``("ratio", items)``, ``("tuple", items)``, ``("set", items)``, ``("list", items)`` (a bare comma list),
+``("ratio", items)``, ``("tuple", items)``, ``("set", items)``, ``("list", items)`` (a bare comma list;
+``("list", items, "same name")`` for values of one name, ``x = 2, x = 3``),
 ``("interval", left_closed, a, b, right_closed)``, ``("union", items)``, ``("matrix", rows)``, ``("text", s)``,
 ``("claim", value, checks)``.
 
@@ -794,7 +795,10 @@ def _finish_items(items: list[Node]) -> Node:
             and len({it[1] for it in items}) == len(items)):
         # "a = 1, b = 2": the names matter ("x = 2 or x = 3" lists solutions; a lone "x = 3" is 3)
         return ("list", tuple(("named", it[1], _finish(it[2])) for it in items))
+    same_name = len(items) > 1 and all(it[0] == "eq" and _is_variable_lhs(it[1]) for it in items)
     items = [_finish(it) for it in items]
     if len(items) == 1:
         return items[0]
+    if same_name:  # "x = 2 or x = 3": values of one name (never the named values a = 1, b = 2)
+        return ("list", tuple(items), "same name")
     return ("list", tuple(items))
