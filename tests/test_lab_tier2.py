@@ -205,6 +205,10 @@ def test_run_tier2_layout_and_errors() -> None:
     assert set(out[1]["shared_vs_per_role"]) == {"grpo", "c3"}
     table = t2.format_tier2(out)
     assert "| tabular_tokens | c3 | ppo_token | 80 |" in table and "shared − per-role" in table
+    assert torch.get_num_threads() == 1  # restored (the fixture set 1)
+    torch.set_num_threads(2)
+    t2.run_tier2(["tabular_tokens"], seeds=2, iterations=1, learners=["grpo"], log=lambda s: None)
+    assert torch.get_num_threads() == 2
     with pytest.raises(ValueError, match="valid: tabular_tokens, shared_weights"):
         t2.run_tier2(["nope"], seeds=2, iterations=1)
     with pytest.raises(ValueError, match="seeds must be >= 2"):

@@ -446,14 +446,30 @@ def _curve(calls: np.ndarray, J: np.ndarray) -> dict:
 
 
 def run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: Sequence[str] | None = None,
-              log: Callable[[str], object] = print) -> list[dict]:
+              log: Callable[[str], object] = print, threads: int | None = 1) -> list[dict]:
     """Run tier 2's ``regimes`` (names in :data:`TIER2_REGIMES`) with every learner of :data:`TIER2_LEARNERS`.
 
     Returns one dict per regime in results.json's layout (``name, hypothesis, knobs, learners, comparisons``;
     AUC = mean exact J over the evaluation points; also the exact final ``p_null`` P(∅), ``p_hint`` P(u | x) and
     ``q_right`` Q(x, u), each with a 95% CI). When ``shared_weights`` runs after ``tabular_tokens``, its dict
     also has ``shared_vs_per_role``: per learner, the paired difference of final J and AUC (shared − per-role).
+
+    ``threads``: torch's intra-op threads while tier 2 runs (restored afterwards); ``None`` keeps the caller's.
+    Default 1: the tensors are tiny, and on the shared 2-core machine (load ≈ 13) the same run took 15.1 s with 2
+    threads against 0.41 s with 1 (thread hand-offs, not arithmetic, dominate).
     """
+    if threads is None:
+        return _run_tier2(regimes, seeds=seeds, iterations=iterations, learners=learners, log=log)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run_tier2(regimes, seeds=seeds, iterations=iterations, learners=learners, log=log)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_tier2(regimes: Sequence[str], *, seeds: int, iterations: int, learners: Sequence[str] | None,
+               log: Callable[[str], object]) -> list[dict]:
     bad = [r for r in regimes if r not in REGIMES2]
     if bad:
         raise ValueError(f"tier2: unknown regime(s) {bad}; valid: {', '.join(TIER2_REGIMES)}")
