@@ -23,7 +23,7 @@ Containers and relations (each a rule):
 - intervals with their closedness (``(a, b)`` also matches the open interval); unions as sets of
   intervals; ``x > 3`` / ``-x < -3`` against an interval as ``(3, oo)``, ``x \\neq 3`` as
   ``(-oo, 3) U (3, oo)``; a chain on an expression (``1 \\le |z| \\le 3/2``) part by part, or as the
-  interval it bounds;
+  interval it bounds (an answer's chain only when it bounds a name: ``1 \\le x^2 \\le 2`` is not ``[1, 2]``);
 - equations ``lhs = rhs`` are equal when ``lhs - rhs`` are proportional; inequalities when ``L - R``
   are proportional by a positive factor (same operator) or a negative one (flipped operator):
   ``x < 1`` is ``-x > -1``;
@@ -43,7 +43,7 @@ from fractions import Fraction
 
 from .exact import MAX_BITS, MAX_FACTORIAL, SCALARS, NotExact, TooBig, exact_value, try_exact
 from .numeric import N_POINTS, closeness, free_symbols, mp_context, numeric_value, probe_points
-from .parse import Node
+from .parse import Node, is_name
 from .surd import NotSurd, surd_value
 
 __all__ = [  # exact and numeric names kept importable from here (their old home)
@@ -337,9 +337,13 @@ def _compare_label(g: Node, r: Node) -> Decision:
     return d
 
 
-def _chain_as_interval(node: Node) -> Node | None:
-    """``1 \\le |z| \\le 3/2`` as the interval ``[1, 3/2]`` (to meet ``|z| \\in [1, 3/2]``)."""
+def _chain_as_interval(node: Node, *, answer: bool) -> Node | None:
+    """``1 \\le |z| \\le 3/2`` as the interval ``[1, 3/2]`` (to meet ``|z| \\in [1, 3/2]``). An answer's
+    chain meets a gold interval only when it bounds a name (``|z|``, ``f(x)``; :func:`.parse.is_name`):
+    ``1 \\le x^2 \\le 2`` does not say that x lies in ``[1, 2]``."""
     if node[0] != "chain" or not free_symbols(node[3]):  # "0 < 5 < 1" bounds nothing
+        return None
+    if answer and not is_name(node[3]):
         return None
     return ("interval", node[1] == "<=", node[2], node[5], node[4] == "<=")
 
@@ -402,7 +406,7 @@ def compare(g: Node, r: Node) -> Decision:
             if (g[1], g[4]) != (r[1], r[4]):
                 return Decision("unequal", "chain operators")
             return _all([compare(g[2], r[2]), compare(g[3], r[3]), compare(g[5], r[5])])
-        g, r = _chain_as_interval(g) or g, _chain_as_interval(r) or r
+        g, r = _chain_as_interval(g, answer=False) or g, _chain_as_interval(r, answer=True) or r
     if g[0] == "ratio" or r[0] == "ratio":
         if g[0] != r[0] or len(g[1]) != len(r[1]):
             return Decision("unequal", "ratio")

@@ -678,17 +678,17 @@ def _is_variable_lhs(node: Node) -> bool:
     return node[0] == "mul" and len(node[1]) == 2 and all(a[0] == "sym" for a in node[1])
 
 
-def _is_name(node: Node) -> bool:
+def is_name(node: Node) -> bool:
     """A name for a quantity: variables joined by products, quotients, ratios and absolute values
     (``|AB|``, ``\\frac{NO}{BO}``, ``S_{MBCN}:S``), with no number and no sum in it."""
     kind = node[0]
     if kind == "sym":
         return True
     if kind in ("mul", "ratio"):
-        return all(_is_name(a) for a in node[1])
+        return all(is_name(a) for a in node[1])
     if kind == "div":
-        return _is_name(node[1]) and _is_name(node[2])
-    return kind == "fn" and node[1] == "abs" and _is_name(node[2][0])
+        return is_name(node[1]) and is_name(node[2])
+    return kind == "fn" and node[1] == "abs" and is_name(node[2][0])
 
 
 def _label_value(eq: Node) -> Node | None:
@@ -697,7 +697,7 @@ def _label_value(eq: Node) -> Node | None:
     - ``x = 3`` (a variable, a tuple of variables, ``f(x)``) answers its right-hand side; when that
       side has variables (``y = 2x + 3``) the label is kept as ``("label", y, rhs)``, which matches
       ``2x + 3`` and also the equation ``2x - y + 3 = 0``;
-    - a name (:func:`_is_name`) equal to a constant (``|AB| = 1``, ``\\frac{NO}{BO} = \\frac{1}{\\sqrt6}``)
+    - a name (:func:`is_name`) equal to a constant (``|AB| = 1``, ``\\frac{NO}{BO} = \\frac{1}{\\sqrt6}``)
       answers the constant, as ``("label", name, constant)``: against another named value the two names
       must be the same quantity (``|CD| = 1`` does not answer ``|AB| = 1``);
     - a worked computation, constants on both sides (``16 - 3 - 4 = 9``), answers its result;
@@ -708,7 +708,7 @@ def _label_value(eq: Node) -> Node | None:
         return ("label", lhs, rhs)
     if _is_variable_lhs(lhs):
         return rhs
-    if not _has_symbols(rhs) and _is_name(lhs):
+    if not _has_symbols(rhs) and is_name(lhs):
         return ("label", lhs, rhs)  # the name is kept: against another named value the names must agree
     if not _has_symbols(rhs) and not _has_symbols(lhs):
         return rhs
