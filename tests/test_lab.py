@@ -285,3 +285,17 @@ def test_tier2_joins_the_report_beside_tier1(tmp_path: Path) -> None:
     for reg in res["tier2"]:
         assert {"name", "hypothesis", "knobs", "learners", "comparisons"} <= set(reg)
     assert "## Tier 2" in (out / "results.md").read_text()
+
+
+def test_jobs_run_regimes_in_processes_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "lab3"
+    argv = ("--regimes", "shared", "tabular", "--learners", "grpo", "c3", "--seeds", "2", "--iterations", "2",
+            "--no-tier2", "--no-plots", "--no-snr", "--out", str(out))
+    assert cli.run(_args(*argv, "--jobs", "2")) == 0
+    par = json.loads((out / "results.json").read_text())
+    assert cli.run(_args(*argv, "--jobs", "1")) == 0
+    ser = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in par["regimes"]] == ["shared", "tabular"]
+    for a, b in zip(par["regimes"], ser["regimes"], strict=True):
+        assert a["learners"]["c3"]["curve"]["mean"] == b["learners"]["c3"]["curve"]["mean"]
+    assert cli.resolve(_args("--full")).get("jobs") in (1, 2) and cli.resolve(_args("--quick"))["jobs"] == 1

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .learners import B, DEFAULT_LEARNERS, LEARNERS
+from .learners import DEFAULT_LEARNERS, LEARNERS, B
 from .regimes import QUICK_REGIMES, REGIMES
 
 
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, help="paired seeds (>= 2)")
     parser.add_argument("--iterations", type=int, help="iterations per run (8 tasks x 8 calls each)")
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/lab-<preset>)")
-    parser.add_argument("--jobs", type=int, default=1, help="regimes run in parallel processes (default 1)")
+    parser.add_argument("--jobs", type=int, help="processes for the regimes and tier 2 (default: 1 for --quick, "
+                        "2 for --full where 2 CPUs exist)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-snr", action="store_true", help="skip the gradient-SNR probes")
     parser.add_argument("--no-tier2", action="store_true", help="skip tier 2 even where the preset runs it")
@@ -88,14 +90,15 @@ def resolve(args: argparse.Namespace) -> dict:
         v = getattr(args, flag)
         if v is not None and v < (2 if flag == "tier2_seeds" else 1):
             raise ValueError(f"bench lab: --{flag.replace('_', '-')} too small, got {v}")
-    if args.jobs < 1:
-        raise ValueError(f"bench lab: --jobs must be >= 1, got {args.jobs}")
+    jobs = args.jobs if args.jobs is not None else (min(2, os.cpu_count() or 1) if args.preset == "full" else 1)
+    if jobs < 1:
+        raise ValueError(f"bench lab: --jobs must be >= 1, got {jobs}")
     tier2 = (preset.tier2 or args.tier2) and not args.no_tier2
     out = args.out or Path("benchmarks") / "results" / f"lab-{args.preset or 'quick'}"
     return {"preset": args.preset or "quick", "regimes": regimes, "learners": learners, "seeds": seeds,
             "iterations": iterations, "snr": preset.snr and not args.no_snr, "tier2": tier2,
             "tier2_seeds": args.tier2_seeds, "tier2_iterations": args.tier2_iterations,
-            "out": Path(out), "plots": not args.no_plots, "jobs": args.jobs}
+            "out": Path(out), "plots": not args.no_plots, "jobs": jobs}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,19 +123,24 @@ def run(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"{line}  [elapsed {time.perf_counter() - t0:.1f}s]", flush=True)
 
-    regimes = _run_regimes(plan, st, log)
     results = {"preset": plan["preset"], "seeds": st.seeds, "iterations": st.iterations, "budget": B,
-               "wall_s": None, "machine": report.machine_info(), "git": report.git_info(), "regimes": regimes,
+               "wall_s": None, "machine": report.machine_info(), "git": report.git_info(), "regimes": [],
                "tier2": []}
-    if plan["tier2"]:  # tier 1 is on disk first: a failure in tier 2 does not lose it
-        results["wall_s"] = round(time.perf_counter() - t0, 2)
-        results["tier2_note"] = "tier 2 did not finish (this file holds tier 1 only)"
-        report.write(results, out)
-        results["tier2"], note = _tier2(plan, log)
-        results.pop("tier2_note")
-        results["tier2_sizes"] = plan.get("tier2_sizes")
+    if plan["jobs"] == 1:
+        results["regimes"] = [run_regime(REGIMES[n], plan["learners"], st, log=log) for n in plan["regimes"]]
+        if plan["tier2"]:  # tier 1 is on disk first: a failure in tier 2 does not lose it
+            results["wall_s"] = round(time.perf_counter() - t0, 2)
+            results["tier2_note"] = "tier 2 did not finish (this file holds tier 1 only)"
+            report.write(results, out)
+            t2 = _tier2_job(plan, t0)
+    else:
+        results["regimes"], t2 = _parallel(plan, st, t0, log)
+    if plan["tier2"]:
+        results["tier2"], note, results["tier2_sizes"] = t2
+        results.pop("tier2_note", None)
         if note:
             results["tier2_note"] = note
+    regimes = results["regimes"]
     results["wall_s"] = round(time.perf_counter() - t0, 2)
     results["machine"] = report.machine_info()
     paths = report.write(results, out)
@@ -150,39 +158,47 @@ def _regime_job(name: str, learners: list[str], st) -> dict:
     return run_regime(REGIMES[name], learners, st, log=lambda line: None)
 
 
-def _run_regimes(plan: dict, st, log) -> list[dict]:
-    """Every regime of the plan, in order; ``--jobs N`` runs them in N processes (progress as each finishes)."""
-    from .run import regime_line, run_regime
-
-    names = plan["regimes"]
-    if plan["jobs"] == 1 or len(names) == 1:
-        return [run_regime(REGIMES[n], plan["learners"], st, log=log) for n in names]
+def _parallel(plan: dict, st, t0: float, log) -> tuple[list[dict], tuple | None]:
+    """``--jobs N``: tier 2 (first, the longest job) and the regimes in N processes; progress as each finishes."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from .run import regime_line
+
+    names = plan["regimes"]
     done: dict[str, dict] = {}
+    t2 = None
     with ProcessPoolExecutor(max_workers=plan["jobs"], mp_context=mp.get_context("fork")) as pool:
+        t2_future = pool.submit(_tier2_job, plan, t0) if plan["tier2"] else None
         futures = {pool.submit(_regime_job, n, plan["learners"], st): n for n in names}
         for fut in as_completed(futures):
             entry = fut.result()
             done[futures[fut]] = entry
             log(regime_line(entry))
-    return [done[n] for n in names]
+        if t2_future is not None:
+            t2 = t2_future.result()
+    return [done[n] for n in names], t2
 
 
-def _tier2(plan: dict, log) -> tuple[list[dict], str | None]:
+def _tier2_job(plan: dict, t0: float) -> tuple[list[dict], str | None, dict | None]:
+    def log(line: str) -> None:
+        print(f"{line}  [elapsed {time.perf_counter() - t0:.1f}s]", flush=True)
+
+    return _tier2(plan, log)
+
+
+def _tier2(plan: dict, log) -> tuple[list[dict], str | None, dict | None]:
     """Tier 2 (engineer H2's ``tier2.run_tier2``) with its own seeds/iterations; a note if it is unavailable."""
     try:
         from . import tier2
     except ImportError as e:  # torch missing or tier 2 not built
-        return [], f"not run ({e})"
+        return [], f"not run ({e})", None
     t = time.perf_counter()
     sizes = dict(getattr(tier2, "TIER2_PRESETS", {}).get(plan["preset"], {}))
     fallback = PRESETS[plan["preset"]]
     seeds = plan["tier2_seeds"] or sizes.get("seeds", fallback.tier2_seeds)
     iterations = plan["tier2_iterations"] or sizes.get("iterations", fallback.tier2_iterations)
-    plan["tier2_sizes"] = {"seeds": seeds, "iterations": iterations}
     regimes = tier2.run_tier2(list(tier2.TIER2_REGIMES), seeds=seeds, iterations=iterations, log=log)
     log(f"[lab] tier 2: {len(regimes)} regimes, {seeds} seeds, {iterations} iterations "
         f"({time.perf_counter() - t:.1f}s)")
-    return regimes, None
+    return regimes, None, {"seeds": seeds, "iterations": iterations}

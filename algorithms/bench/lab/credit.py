@@ -32,8 +32,9 @@ TRACKS = ("delta", "joint", "solo")
 
 
 # ------------------------------------------------------------------------------------------------ GRPO
-def grpo_credits(R: np.ndarray, cfg: GRPOConfig = GRPOConfig()) -> tuple[np.ndarray, np.ndarray]:
+def grpo_credits(R: np.ndarray, cfg: GRPOConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Twin of ``ESTIMATORS["grpo"]`` for flat episodes: ``(adv, raw)`` each ``[S, T, K]`` (same for both roles)."""
+    cfg = cfg or GRPOConfig()
     mean = R.mean(-1, keepdims=True) if cfg.baseline == "mean" else _loo(R)
     raw = R - mean
     if not cfg.std_normalize:
@@ -52,13 +53,14 @@ def _loo(x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ MAPPO
-def mappo_credits(R: np.ndarray, VT: np.ndarray, VR: np.ndarray, cfg: MAPPOConfig = MAPPOConfig()
+def mappo_credits(R: np.ndarray, VT: np.ndarray, VR: np.ndarray, cfg: MAPPOConfig | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Twin of ``ESTIMATORS["mappo"]`` for the dyad (thinker turn 0, reasoner turn 1, reward on the last).
 
     Args: ``R, VT, VR [S, T, K]`` reward and the critic's V at the thinker's and the reasoner's state.
     Returns ``(advT, advR, rawT, rawR)`` each ``[S, T, K]`` (global normalisation over the seed's 2TK rows).
     """
+    cfg = cfg or MAPPOConfig()
     g, lam = cfg.gamma, cfg.lam
     rawR = R - VR  # delta_1 = R - V1
     rawT = (g * VR - VT) + g * lam * rawR  # delta_0 + gamma lam A_1
@@ -77,7 +79,7 @@ def ccpo_init_state(S: int) -> dict[str, np.ndarray]:
             "n_seen": np.zeros(S, dtype=np.int64), "step": np.zeros(S, dtype=np.int64)}
 
 
-def ccpo_credits(J: np.ndarray, Sv: np.ndarray, state: Mapping[str, np.ndarray], cfg: CCPOConfig = CCPOConfig()
+def ccpo_credits(J: np.ndarray, Sv: np.ndarray, state: Mapping[str, np.ndarray], cfg: CCPOConfig | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Twin of ``ESTIMATORS["ccpo"]`` for the dyad (thinker = contributor, reasoner = gated role).
 
@@ -85,6 +87,7 @@ def ccpo_credits(J: np.ndarray, Sv: np.ndarray, state: Mapping[str, np.ndarray],
     Returns ``(advT, advR, rT, rR, active [S, 2] bool (thinker, reasoner trained), new_state)``.
     Only ``solo_baseline="index"``, no truncation (the lab has none); other switches as in the estimator.
     """
+    cfg = cfg or CCPOConfig()
     if cfg.solo_baseline != "index":
         raise ValueError("lab CCPO twin supports solo_baseline='index' only")
     S = J.shape[0]
@@ -141,13 +144,14 @@ def ccpo_credits(J: np.ndarray, Sv: np.ndarray, state: Mapping[str, np.ndarray],
 
 
 # ------------------------------------------------------------------------------------------------ C3
-def c3_credits(L: np.ndarray, cfg: C3Config = C3Config()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def c3_credits(L: np.ndarray, cfg: C3Config | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Twin of ``ESTIMATORS["c3"]`` (``reward_only``) for a tree ``[n1, n2]`` per task.
 
     Args: ``L [S, T, n1, n2]`` leaf rewards. Returns ``(advT [S, T, n1], advR [S, T, n1, n2], rawT, rawR)``:
     thinker node value = mean of its leaves; leave-one-out (or group mean) among siblings; singleton groups 0;
     then, if ``std_normalize``, standardised within each sibling group (population variance + ``std_eps``).
     """
+    cfg = cfg or C3Config()
     if cfg.mode != "reward_only":
         raise ValueError("lab C3 twin supports mode='reward_only' only")
     v = L.mean(-1)  # [S, T, n1]

@@ -153,7 +153,9 @@ def _bincount_update(V: np.ndarray, flat_idx: np.ndarray, target: np.ndarray, lr
     return flat.reshape(V.shape)
 
 
-def _mappo(spec: CriticSpec, cfg: MAPPOConfig = MAPPOConfig()) -> StepFn:
+def _mappo(spec: CriticSpec, cfg: MAPPOConfig | None = None) -> StepFn:
+    cfg = cfg or MAPPOConfig()
+
     def step(world, it, x, U, pi_T, pi_R, state):
         m, a, R = _flat(world, x, U, pi_T, pi_R)
         S, T, K = m.shape

@@ -40,7 +40,7 @@ def curves(regimes: Sequence[dict], path: Path) -> Path:
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
     col = _colors(_learners(regimes))
-    for ax, reg in zip(axes.flat, regimes):
+    for ax, reg in zip(axes.flat, regimes, strict=False):
         for name, lr in reg["learners"].items():
             c = lr["curve"]
             ax.plot(c["calls"], c["mean"], color=col[name], label=name, lw=1.4)

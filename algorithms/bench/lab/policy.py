@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sim import N_ANSWERS, N_CONTEXTS, N_HINTS, NULL_HINT, Layout, World
+from .sim import N_ANSWERS, N_HINTS, NULL_HINT, Layout, World
 
 
 @dataclass
@@ -108,7 +108,7 @@ class Adam:
         """Contiguous runs of ``mask`` as slices."""
         m = np.concatenate([[False], self.mask, [False]]).astype(np.int8)
         edges = np.flatnonzero(np.diff(m))
-        return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+        return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
     def init(self, S: int) -> dict:
         """Optimiser state for ``S`` seeds (moments per run of learnable coordinates)."""
@@ -126,7 +126,7 @@ class Adam:
         sbc2 = float(np.sqrt(1 - self.beta2**t))
         step = self.lr / (1 - self.beta1**t) * sbc2
         eps = self.eps * sbc2
-        for r, m, v in zip(state["runs"], state["m"], state["v"]):
+        for r, m, v in zip(state["runs"], state["m"], state["v"], strict=True):
             g = ascent[:, r]  # ascent = -loss gradient: m and v are kept for the loss gradient -g
             m *= self.beta1
             m -= (1 - self.beta1) * g

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import metrics
-from .learners import B, LEARNERS, Learner, Step
+from .learners import LEARNERS, B, Learner, Step
 from .policy import Adam, Messages, pg_gradient
 from .regimes import Regime
-from .sim import Layout, World, evaluate, f_ratio, init_params, make_world, optimum, tables
+from .sim import Layout, World, evaluate, exact_q, f_ratio, init_params, make_world, optimum, tables
 from .stats import mean_ci95, paired_diff, verdict
 
 TASKS_PER_ITER = 8
@@ -133,7 +133,6 @@ def train(world: World, learner: Learner, st: Settings, tasks: np.ndarray, U: np
     if "VT" in state and state["VT"].shape[1] == world.n_tasks:  # MAPPO per-task critic: its error at the end
         x = world.train
         pi_T, pi_R = tables(world, P, x)
-        from .sim import exact_q
         V = (pi_T * exact_q(world, x, pi_R)).sum(-1)
         out["critic_rmse"] = float(np.sqrt(np.mean((state["VT"][:, x] - V) ** 2)))
     return out
@@ -229,8 +228,3 @@ def regime_line(entry: dict) -> str:
     extra = f", c3 - grpo {c3['diff_final']['mean']:+.3f}" if c3 else ""
     return (f"[lab] {entry['name']:<15} f={entry['f']:.3f} J0={entry['init_J']:.3f} best {best} "
             f"{entry['learners'][best]['final_J']['mean']:.3f}{extra}  ({entry['wall_s']:.1f}s)")
-
-
-def make_regime_world(regime: Regime) -> World:
-    """The world of a regime (for tests)."""
-    return make_world(regime.knobs)

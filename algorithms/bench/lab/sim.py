@@ -19,7 +19,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from llm_marl_envs.tasks.hint import HINT_VOCAB, NULL_HINT, answer, hint_answer, hint_split, n_tasks, task_triples
+from llm_marl_envs.tasks.hint import (
+    HINT_VOCAB,
+    NULL_HINT,
+    answer,
+    hint_answer,
+    hint_split,
+    n_tasks,
+    task_triples,
+)
 
 N_HINTS = HINT_VOCAB + 1  # 0..9 and ∅
 N_ANSWERS = 10
