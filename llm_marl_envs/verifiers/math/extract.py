@@ -9,7 +9,7 @@ Order (the first rule that finds something wins):
    the last one is empty (``\\boxed{}``) or never closed (a truncated generation), the response has
    **no answer**: earlier boxes and numbers are not used.
 3. A marker: the last "final answer is", "answer is", "answer:" or GSM8K's ``#### ``, up to the end of
-   its line or sentence. When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
+   its line or sentence (a disowned marker, ``The wrong answer is 34``, is taken as it stands). When that text opens with a word (``Final Answer: The largest $n$ is 34.``)
    it is a sentence, and the answer is the one value it *states*: its only math span or number (not
    counting spans that are a lone variable), right after a copula (``is``, ``are``, ``was``, ``were``,
    ``equals``, ``=``, ``:``; ``There are 34 ways``) or a verb of amount (``takes``, ``costs``, ``has``
@@ -42,6 +42,8 @@ from .words import hedged, is_uncertain, is_unit_phrase, is_word, starts_with_pr
 MAX_SCAN = 50_000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
+# a marker whose answer is disowned: "the wrong answer is 34", "an incorrect final answer: 34", "not the answer"
+_DISOWNED_RE = re.compile(r"\b(?:wrong|incorrect|false|bad|not\s+the|not\s+an?|isn't\s+the)\s+(?:final\s+)?$", re.I)
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|cannot|neither|nor|isn't|aren't|can't|won't)\b|n't\b", re.I)
 _FINAL_BEFORE_RE = re.compile(r"final\s+$")
 _MARKER_RE = re.compile(
@@ -288,6 +290,10 @@ def extract_answer(response: str) -> tuple[str | None, str]:
         return None, state
     marked = _after_marker(text)
     if marked:
+        at = _last_marker(text).start()
+        disowned = _DISOWNED_RE.search(text[max(0, at - 30) : at])
+        if disowned:  # "The wrong answer is 34": taken as it stands
+            return (disowned.group(0) + "answer " + marked).strip(), "marker"
         # "Final Answer: The largest $n$ is 34."; never a negation or a hedge ("Maybe it is 34")
         if starts_with_prose(marked) and not _NEGATION_RE.search(marked) and not is_uncertain(marked):
             found = _the_one_value(_after_marker(text, sentence=True) or marked)

@@ -37,8 +37,8 @@ MAX_UNIT_WORDS = 4
 _ONE_LETTER_UNITS = frozenset("m g s h l L K".split())  # metres, grams, seconds, hours, litres, kelvin
 
 # Right before a value: a negation, comparison or hedge ("not 34", "at least 34", "greater than $34$",
-# "about 34", "multiples of 34", "\\ge 34"); right after it: an alternative or a bound ("34 or more",
-# "34 at most", "34 and up", "34 max").
+# "about 34", "multiples of 34", "\\ge 34"); right after it: an alternative, a bound or a denial
+# ("34 or more", "34 at most", "34 and up", "34 max", "34 is not the answer").
 _HEDGE_BEFORE_RE = re.compile(
     r"(?:\b(?:not|no|never|than|least|most|except|but|besides|other|near|nearly|about|around|approximately|approx"
     r"|roughly|almost|over|under|above|below|beyond|within|exceeds?|exceeding|up\s+to|maybe|perhaps|probably|possibly"
@@ -48,7 +48,8 @@ _HEDGE_BEFORE_RE = re.compile(
 )
 _HEDGE_AFTER_RE = re.compile(
     r"^[\s$)]*(?:(?:or|plus|minus|times|max|maximum|min|minimum|tops|ish|at\s+(?:least|most)"
-    r"|and\s+(?:up|above|over|more|higher|beyond|below|less|lower|under|fewer))\b|[+?])",
+    r"|and\s+(?:up|above|over|more|higher|beyond|below|less|lower|under|fewer)"
+    r"|(?:is|was|are|were)\s+(?:not|wrong|incorrect|false)|isn't|wasn't|aren't)\b|[+?])",
     re.I,
 )
 
