@@ -10,8 +10,9 @@ answer). This module runs the learners on it:
 - the rollouts become one real :class:`~algorithms.batch.RolloutBatch` per seed (token ids, behaviour
   log-probs, byte-exact contexts, groups, tree nodes, counterfactual rewards, critic values), the credits come
   from ``algorithms.estimators.ESTIMATORS[<learner's estimator>]`` with the learner's own switches from
-  ``algorithms.learners.LEARNERS``, and the policy loss is ``algorithms.losses.LOSSES[<loss>]`` on the trainable
-  rows (one call per seed, so that the token mean or message mean is the seed's own); one Adam step
+  ``algorithms.learners.LEARNERS`` (one call per seed; for the group-local grpo and c3 one call over all seeds'
+  rows with seed-prefixed ids, tested equal), and the policy loss is ``algorithms.losses.LOSSES[<loss>]`` on the
+  trainable rows, each seed averaging over its own tokens or messages (:func:`seed_loss`); one Adam step
   (``torch.optim.Adam``, lr ``knobs.lr``) per iteration on the per-seed parameter tensors ``[S, ...]``;
 - J is exact (enumeration, :func:`~algorithms.bench.lab.tier2_policy.exact_J`) at 13 points, the first at 0 calls.
 
