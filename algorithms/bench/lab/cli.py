@@ -34,7 +34,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, True, 6, 40),
+    "quick": Preset(QUICK_REGIMES, ("grpo", "mappo", "ccpo", "ccpo_crn", "c3"), 32, 300, True, False, 6, 40),
     "full": Preset(tuple(REGIMES), DEFAULT_LEARNERS, 64, 300, True, True, 16, 120),
 }
 """Tier-2 sizes here are fallbacks: ``tier2.TIER2_PRESETS`` (engineer H2's measured sizes) wins when it exists;
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``llm-marl bench lab``'s arguments."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                      help="tabular, frozen_thinker, free_riding; core learners; 32 seeds (default)")
+                      help="tabular, frozen_thinker, free_riding; core learners; 32 seeds; tier 1 only (default; --tier2 adds it)")
     size.add_argument("--full", dest="preset", action="store_const", const="full",
                       help="every regime and learner, 64 seeds, 300 iterations, SNR probes, tier 2")
     parser.set_defaults(preset="quick")
