@@ -55,10 +55,11 @@ _HEDGE_AFTER_RE = re.compile(
 
 
 # A sentence with one of these is uncertain or conditional ("Nobody knows whether it is 34", "If n is
-# even, it is 34", "My guess is 34"): it does not state its value.
+# even, it is 34", "My guess is 34"): it does not state its value. Modal verbs are not hedges here ("The
+# most she could buy is 34" states 34).
 _UNCERTAIN_RE = re.compile(
-    r"\b(?:if|unless|whether|when|whenever|suppose|supposing|assume|assuming|maybe|perhaps|probably|possibly|"
-    r"might|could|may|guess|guessing|unsure|unclear|unknown|doubt|doubtful|uncertain|approximately|roughly|"
+    r"\b(?:if|unless|whether|suppose|supposing|assume|assuming|maybe|perhaps|probably|possibly|"
+    r"guess|guessing|unsure|unclear|unknown|doubt|doubtful|uncertain|approximately|roughly|"
     r"nearly|almost|about|around|estimate|estimated)\b",
     re.I,
 )
