@@ -82,10 +82,22 @@ def is_unit_phrase(text: str) -> bool:
     return not any(w.lower() in QUALIFIER_WORDS or w.lower() in MATH_FUNCTION_NAMES for w in words)
 
 
+_MIXED_SCRIPT_RE = re.compile(r"(?=\S*[A-Za-z])(?=\S*[^\W\d_A-Za-z])\S+")
+
+
+def _mixed_script(word: str) -> bool:
+    """Whether a word mixes ASCII letters with other letters (``nоt`` with a Cyrillic ``о``)."""
+    return bool(_MIXED_SCRIPT_RE.fullmatch(word))
+
+
 def hedged(before: str, after: str) -> bool:
     """Whether the text right ``before`` a value or right ``after`` it qualifies the value, so that
-    the value is not stated as the answer (see the module docstring)."""
-    return bool(_HEDGE_BEFORE_RE.search(before[-60:]) or _HEDGE_AFTER_RE.match(after[:40]))
+    the value is not stated as the answer (see the module docstring). A neighbouring word that mixes
+    scripts (a look-alike such as ``nоt``) counts as a qualifier: word lists cannot read it."""
+    if _HEDGE_BEFORE_RE.search(before[-60:]) or _HEDGE_AFTER_RE.match(after[:40]):
+        return True
+    words_before, words_after = before.split()[-2:], after.split()[:2]
+    return any(_mixed_script(w) for w in words_before + words_after)
 
 
 _LETTER_RUN = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
