@@ -338,3 +338,34 @@ def test_voting_groups_named_assignments_in_any_order():
     from llm_marl_envs.verifiers.math import answer_key
 
     assert answer_key(r"\boxed{a=1, b=2}") == answer_key(r"\boxed{b=2, a=1}") != answer_key(r"\boxed{a=2, b=1}")
+
+
+# -- review after issue 15: the one definition of a qualifier, shared by extraction and normalisation
+
+@pytest.mark.parametrize("phrase, unit", [
+    ("cm", True), ("square meters", True), ("miles per hour", True), ("km/h", True), ("cups of flour", True),
+    ("or more", False), ("is wrong", False), ("thousands", False), ("at most", False), ("x/y", False),
+    ("except when n is odd", False), ("apples and pears and plums and figs and dates", False),
+])
+def test_unit_phrases_never_hold_a_qualifier(phrase, unit):
+    from llm_marl_envs.verifiers.math.words import is_unit_phrase
+
+    assert is_unit_phrase(phrase) is unit
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ("so it is at least ", "", True), ("greater than $", "$.", True), ("it is not ", "", True), ("\\ge ", "", True),
+    ("we need ", " or more", True), ("so ", " is not the answer", True), ("it is n\u043et ", "", True),
+    ("so the answer is ", ".", False), ("she has ", " apples", False), ("a total of ", " cups", False),
+])
+def test_hedged_values(before, after, expected):
+    from llm_marl_envs.verifiers.math.words import hedged
+
+    assert hedged(before, after) is expected
+
+
+def test_an_answer_claim_must_hold_and_the_gold_claim_is_trusted():
+    assert not verify_math(r"\boxed{3 \approx 100}", "3").correct
+    assert verify_math(r"\boxed{\frac13 \approx 0.333}", r"\frac{1}{3}").correct
+    assert not verify_math(r"\boxed{x = 1 = 2}", "2").correct
+    assert verify_math(r"\boxed{2}", "x = 1 + 1 = 2").correct
