@@ -82,18 +82,9 @@ def test_math_verifier_has_no_reasoning_gym_special_case():
 
 
 LAYERS = ["extract", "words", "normalize", "parse", "exact", "numeric", "equiv", "surd", "pool", "worker", "pipeline", "keys", "verifier"]
-OLD_PATHS = {"math_equiv": "equiv", "math_parser": "parse", "math_extract": "extract", "math_normalize": "normalize",
-             "math_pool": "pool", "math_surd": "surd"}
-
-
-def test_subpackage_layers_and_old_paths_are_the_same_modules():
+def test_subpackage_layers_import():
     for name in LAYERS:
         importlib.import_module(f"llm_marl_envs.verifiers.math.{name}")
-    for old, new in OLD_PATHS.items():
-        assert importlib.import_module(f"llm_marl_envs.verifiers.{old}") is importlib.import_module(
-            f"llm_marl_envs.verifiers.math.{new}")
-    assert importlib.import_module("llm_marl_envs.verifiers.math_rgym") is importlib.import_module(
-        "llm_marl_envs.verifiers.reasoning_gym")
     from llm_marl_envs.verifiers.math import MATH_VERIFIER, MathVerifier, answer_key, clear_cache  # noqa: F401
 
 

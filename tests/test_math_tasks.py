@@ -13,8 +13,8 @@ import pytest
 from llm_marl_envs.tasks import TASK_SOURCES, load_tasks
 from llm_marl_envs.tasks.arith import DEFAULT_N, PRESETS, ArithTaskSource
 from llm_marl_envs.verifiers import verify_math
-from llm_marl_envs.verifiers.math_equiv import exact_value
-from llm_marl_envs.verifiers.math_parser import parse_answer
+from llm_marl_envs.verifiers.math.exact import exact_value
+from llm_marl_envs.verifiers.math.parse import parse_answer
 
 ALPHABET = set("0123456789+-*/=() abcdefghijklmnopqrstuvwxyz")
 
