@@ -253,8 +253,7 @@ class Channel:
                         if type(key) is str else None
                     if type(arg) in _MUTABLE:
                         _write_back(arg, new)
-            value = reply[2]
-            return iter(value.items) if type(value) is _codec.Materialised else value
+            return reply[2]  # a drained iterator, at any depth, is already an iterator (``_codec``)
         if status == "raise" and len(reply) == 4 and type(reply[2]) is str and type(reply[3]) is str:
             raise _exception(reply[2], reply[3])
         if status == "bad" and len(reply) == 3 and type(reply[2]) is str:
@@ -273,11 +272,16 @@ def _ref_bytes(v):
 
 
 _NOT_RAISED = ("BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit")
+# Raised by the program, these would end a ``map``/``zip``/``for`` over the program's calls in the
+# checker's tests early (a loop of asserts that never runs passes); they cross as RuntimeError.
+_ITERATION_ENDS = ("StopIteration", "StopAsyncIteration")
 
 
 def _exception(name: str, message: str) -> BaseException:
     """The checker's own exception for one the program raised: the builtin class of that name (its
     nearest constructible base), else ``ProgramError``."""
+    if name in _ITERATION_ENDS:  # as PEP 479 does: a call cannot end the checker's own iteration
+        return RuntimeError(f"{name}: {message}")
     cls = builtins.__dict__.get(name)
     if isinstance(cls, type) and issubclass(cls, Exception):
         for base in cls.__mro__:
@@ -331,9 +335,19 @@ def run_checks(code, remote: tuple, modules: tuple, n_tests: int, chan: Channel)
         ns["__harness_driver__"](passed, failed)
     except ProgramGone:
         note = chan.gone or "the program stopped answering"
+    except Uncarriable as exc:  # a refused value in a statement outside any test (``n = len(f(1))``)
+        note = f"the test program stopped: {chan.fault or exc}"
     except Exception as exc:  # noqa: BLE001 - a broken test module fails the tests it did not reach
         note = f"the test program stopped: {_describe_exception(exc)}"
     if chan.gone and not note:
         note = chan.gone
-    out = [r if r is not None else f"F not run ({note or 'the test program ended early'})" for r in records]
+    out = [_one_line(r) if r is not None else f"F not run ({_one_line(note) or 'the test program ended early'})"
+           for r in records]
     return out, note
+
+
+def _one_line(record: str) -> str:
+    """A record on one line: the records travel joined by newlines, and a program's exception
+    message (``ValueError("boom\\nP")``) must not add records of its own."""
+    return record.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r") if (
+        "\n" in record or "\r" in record) else record

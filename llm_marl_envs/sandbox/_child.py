@@ -43,14 +43,17 @@ def prepare_worker(seccomp_filter, workdir: str) -> bool:
     return seccomp_filter is not None and LIBC.prctl(22, 2, seccomp_filter[0], 0, 0) == 0  # PR_SET_SECCOMP
 
 
-def child_main(job_bytes: bytes, fds: dict, uid: int | None, workdir: str) -> None:
-    """The body of a job's fresh fork (never returns): sandbox the process, then run the job.
+def child_main(body_fd: int, fds: dict, uid: int | None, workdir: str) -> None:
+    """The body of a job's fresh fork (never returns): read the job from ``body_fd`` (a memfd: the
+    spawner never holds a job's text, so no later job inherits it), sandbox the process, then run it.
 
     ``fds``: name (``JOB_FDS``) -> an inherited descriptor numbered 5 or higher."""
     try:
         import marshal  # built in: no module to load, few pages touched (json cost ~0.2 ms per fork)
 
-        job = marshal.loads(job_bytes)
+        size = os.fstat(body_fd).st_size
+        job = marshal.loads(os.pread(body_fd, size, 0)) if size else {}
+        os.close(body_fd)
         check = job.get("mode") == "check"
         _sandbox_process(job, fds, uid, workdir, check)
         if check:
@@ -309,8 +312,9 @@ def child_serve(job: dict) -> None:
             back += [(k, v) for k, v in kwargs.items() if type(v) in mutable]
             data = encoder.encode((seq, "ok", result, back))
         except _codec.CodecError as exc:
-            data = encoder.encode((seq, "bad", str(exc)))
+            data = encoder.encode((_seq_of(body, seq), "bad", str(exc)))
         except BaseException as exc:  # noqa: BLE001 - the program's exception, by its builtin class
+            seq = _seq_of(body, seq)  # one raised while decoding (a name the program lacks) answers its request
             try:
                 data = encoder.encode((seq, "raise", _builtin_name(exc), _message(exc)))
             except BaseException:  # noqa: BLE001
@@ -318,6 +322,13 @@ def child_serve(job: dict) -> None:
         data = _codec.frame(data)
         while data:
             data = data[_write(REP_FD, data):]
+
+
+def _seq_of(body: bytes, seq: int) -> int:
+    """The request's sequence number when decoding it failed part way (it is the tuple's first item)."""
+    if seq < 0 and body[:1] == b"t" and body[5:6] == b"i":
+        return _codec._Q.unpack(body[6:14])[0]
+    return seq
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:

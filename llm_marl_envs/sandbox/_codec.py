@@ -6,14 +6,15 @@ decimal digits), ``float``, ``complex``, ``str``, ``bytes``, ``bytearray``, ``li
 ``set``, ``frozenset`` and ``range``; a few stdlib value types rebuilt from their parts (``Fraction``
 from two ints, ``Decimal`` from its string, ``Counter``/``OrderedDict``/``defaultdict`` (a builtin type
 as factory, else none) from a dict, ``deque`` from a list; ``IntEnum``/``IntFlag`` members as their int); builtin classes and functions by name (checker -> program only: ``remove_datatype(t, int)``); plus
-three markers:
+two markers and a drained iterator:
 
 * ``Handle(id)``: an object of any other type, kept by the program's side in a table, known to the
   checker only by its number (it can be passed back as an argument, called, and have attributes
   read, all on the program's side; every comparison, truth test or hash of it fails the test);
 * ``NameRef(name)``: the checker -> program direction only: a name of the program's module;
-* ``Materialised(items)``: a generator or other iterator the program returned, drained on the
-  program's side up to ``MAX_ITEMS`` (the checker sees an iterator over the items).
+* a drained iterator (tag ``g``): a generator or other iterator the program returned, drained on
+  the program's side up to ``MAX_ITEMS`` (the decoder returns an iterator over the items, at any
+  depth).
 
 The decoder (``decode``) is the checker's side: it reads only this format, from a frame of at most
 ``MAX_FRAME`` bytes, at most ``MAX_DEPTH`` deep and ``MAX_ITEMS`` values in all, and raises
@@ -58,15 +59,6 @@ class NameRef:
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-
-class Materialised:
-    """The items of an iterator the program returned."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: list) -> None:
-        self.items = items
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,6 +144,8 @@ class Encoder:
         elif t is complex:
             out.append(b"c" + _DD.pack(v.real, v.imag))
         elif t is range:
+            if len(v) > MAX_ITEMS:  # a few bytes that would make the checker build millions of values
+                raise CodecError(f"a range of more than {MAX_ITEMS} items")
             out.append(b"r")
             for x in (v.start, v.stop, v.step):
                 self._enc(x, out, depth + 1)
@@ -305,20 +299,18 @@ class Decoder:
             if tag == b"t":
                 return tuple(items)
             try:
+                _check_hashes(items)
                 return set(items) if tag == b"S" else frozenset(items)
             except TypeError:
                 raise CodecError("an unhashable set element") from None
         if tag == b"d":
             n = self._count()
-            out = {}
-            for _ in range(n):
-                k = self._dec(depth + 1)
-                v = self._dec(depth + 1)
-                try:
-                    out[k] = v
-                except TypeError:
-                    raise CodecError("an unhashable dict key") from None
-            return out
+            pairs = [(self._dec(depth + 1), self._dec(depth + 1)) for _ in range(n)]
+            try:
+                _check_hashes([k for k, _ in pairs])
+                return dict(pairs)
+            except TypeError:
+                raise CodecError("an unhashable dict key") from None
         if tag == b"I":
             n = self._count()
             if n > MAX_INT_BYTES:
@@ -335,13 +327,16 @@ class Decoder:
             a, b, c = (self._dec(depth + 1) for _ in range(3))
             if not (type(a) is int and type(b) is int and type(c) is int) or c == 0:
                 raise CodecError("a malformed range")
-            return range(a, b, c)
+            r = range(a, b, c)
+            if len(r) > MAX_ITEMS:
+                raise CodecError(f"a range of more than {MAX_ITEMS} items")
+            return r
         if tag == b"h":
             (hid,) = _I.unpack(self._take(4))
             return self.make_handle(hid, self._short())
-        if tag == b"g":
+        if tag == b"g":  # a drained iterator: an iterator again, wherever it sits (a list of generators)
             n = self._count()
-            return Materialised([self._dec(depth + 1) for _ in range(n)])
+            return iter([self._dec(depth + 1) for _ in range(n)])
         if tag == b"n":
             if self.resolve_name is None:
                 raise CodecError("a name reference from the program")
@@ -391,6 +386,13 @@ class Decoder:
         if type(parts) is not dict:
             raise CodecError(f"a malformed {name}")
         return ctor(parts)
+
+
+def _check_hashes(keys: list) -> None:
+    """Refuse many set elements or dict keys with few distinct hashes (multiples of 2**61 - 1 all hash
+    to 0): building the set would take quadratic time in the checker."""
+    if len(keys) > 1024 and len(set(map(hash, keys))) < len(keys) // 2:
+        raise CodecError(f"{len(keys)} set elements or dict keys with colliding hashes")
 
 
 def stdlib_constructors() -> dict:

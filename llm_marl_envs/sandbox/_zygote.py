@@ -283,13 +283,20 @@ class Zygote:
         if check:  # the tests stay here, in the checker: they are not part of what the child gets
             plan = (self.compiled_tests(job.pop("tests", "")), tuple(n for n in job.pop("remote", "").split(",") if n),
                     tuple(n for n in job.pop("modules", "").split(",") if n), job.pop("n_tests"))
-        body = marshal.dumps(job)  # built by this process from the decoded frame: plain str/int/float
+        # The job body travels in a memfd of its own: the spawner (whose memory every later job starts
+        # as a copy of) only forwards descriptors and never holds a program's text; the child reads it.
+        body_fd = os.memfd_create("job", os.MFD_CLOEXEC)
+        try:
+            _write_all(body_fd, marshal.dumps(job))  # built here from the decoded frame: plain str/int/float
+        except BaseException:
+            os.close(body_fd)
+            raise
         timeout = job["timeout_s"]
         # This job's own pipes; the child gets the write ends (and the request pipe's read end) through
         # the spawner, this process keeps the other ends: nothing is shared with any other job.
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        ours, theirs = [out_r, err_r], [out_w, err_w]
+        ours, theirs = [out_r, err_r], [body_fd, out_w, err_w]
         req_w = rep_r = -1
         if check:
             req_r, req_w = os.pipe()
@@ -302,7 +309,7 @@ class Zygote:
             start = time.monotonic()
             backstop = start + timeout + SPAWNER_GRACE_S  # the spawner kills at the deadline; this catches a stuck one
             try:
-                self._dispatch(_PARTS.pack(len(body), timeout), body, theirs)
+                self._dispatch(_PARTS.pack(timeout), theirs)
             finally:
                 for fd in theirs:
                     os.close(fd)
@@ -333,12 +340,14 @@ class Zygote:
             self.compiled[source] = code
         return code
 
-    def _dispatch(self, header: bytes, payload: bytes, fds: list[int]) -> None:
+    def _dispatch(self, header: bytes, fds: list[int]) -> None:
         import _socket
 
         try:
-            self.sock.sendmsg([header], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
-            self.sock.sendall(payload)
+            sent = self.sock.sendmsg([header], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                                  struct.pack(f"{len(fds)}i", *fds))])
+            if sent < len(header):
+                self.sock.sendall(header[sent:])
         except OSError as exc:
             raise SpawnerDied(f"the spawner is gone: {exc}") from exc
 
@@ -599,7 +608,13 @@ def _remove_paths(paths: list[str]) -> None:
         pass
 
 
-_PARTS = struct.Struct(">Id")  # zygote -> spawner: length of the marshalled job; timeout
+_PARTS = struct.Struct(">d")  # zygote -> spawner: the job's timeout (its body comes as a memfd, see _run)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _read_outputs(outputs: dict, poller, cap: int) -> bool:
@@ -632,7 +647,8 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
     """The spawner: for each job frame (and the job's own pipe ends, received with it), fork the
     job's child, report ``<pid>``, enforce the wall clock (SIGKILL of the child and its process group
     at the deadline, through a pidfd: never a recycled pid), reap it, report ``<pid> <wait status>
-    <killed>``. It never holds test code: every job's memory starts as a copy of this process's."""
+    <killed>``. It never holds test code nor any job's body (that arrives as a memfd the child reads
+    itself): every job's memory starts as a copy of this process's."""
     import _signal as signal
     import _socket
     import select
@@ -642,7 +658,7 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
     sock_fd = sock.fileno()
     while True:
         try:
-            head, ancillary, _, _ = sock.recvmsg(_PARTS.size, _socket.CMSG_LEN(4 * len(_child.JOB_FDS)))
+            head, ancillary, _, _ = sock.recvmsg(_PARTS.size, _socket.CMSG_LEN(4 * (1 + len(_child.JOB_FDS))))
         except OSError:
             return
         if not head:
@@ -656,17 +672,16 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
             if rest is None:
                 return
             head += rest
-        n_body, timeout = _PARTS.unpack(head)
-        body = _read_exact(sock_fd, n_body)
-        if body is None:
-            return
-        job_fds = {"stdin": null_fd, **dict(zip(_child.JOB_FDS[1 : 1 + len(received)], received, strict=True))}
+        (timeout,) = _PARTS.unpack(head)
+        if not received:
+            return  # not a job: the zygote always sends the body's memfd and the pipes
+        job_fds = {"stdin": null_fd, **dict(zip(_child.JOB_FDS[1 : len(received)], received[1:], strict=True))}
         try:
             pid = os.fork()
         except OSError as exc:
             pid = -(exc.errno or 1)
         if pid == 0:
-            _child.child_main(body, job_fds, uid, workdir)
+            _child.child_main(received[0], job_fds, uid, workdir)
         for fd in received:
             os.close(fd)
         os.write(status_fd, b"%d\n" % pid)
@@ -775,6 +790,23 @@ def _kill_jobs_when_orphaned(uid: int) -> None:
             on_orphaned(0, None)
 
 
+CHECKER_MEMORY_BYTES = 4 << 30  # the zygote's (the checker's) address space; jobs set their own
+
+
+def _limit_own_memory() -> None:
+    """A soft RLIMIT_AS on the zygote (and so the spawner): values a program sends make the checker
+    build objects, and no reply may grow it without bound. Only the soft limit: every job sets its
+    own (soft and hard) from ``memory_mb``, which may be larger."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = CHECKER_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(CHECKER_MEMORY_BYTES, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
 def _harden_self() -> None:
     """Not ptrace-able or dumpable by same-uid processes; die with the harness; reap orphans (outside
     a pid namespace, zombies of killed daemons would otherwise keep counting against RLIMIT_NPROC)."""
@@ -814,6 +846,7 @@ def main(argv: list[str]) -> int:
                 except OSError:
                     pass
     _harden_self()
+    _limit_own_memory()
     mode = opts.get("seccomp", "verify")
     unix = opts.get("sockets", "unix") == "unix"
     seccomp_filter = (_seccomp.load(_child.LIBC, verify=mode == "verify", unix_sockets=unix)
@@ -829,7 +862,7 @@ def main(argv: list[str]) -> int:
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
-    if opts.get("landlock"):  # rlimits: the file-system confinement a namespace would give
+    if opts.get("landlock"):  # rlimits, unshare: the file-system confinement bubblewrap's mounts give
         _child.LANDLOCK_READ = tuple(p for p in opts["landlock"].split(":") if p)
     if uid is not None and opts.get("pidns") != "1":
         _kill_jobs_when_orphaned(uid)

@@ -3,7 +3,7 @@
 Order (DESIGN.md section 3): ``bwrap`` (bubblewrap: every namespace, read-only system dirs, a private
 size-limited tmpfs, clear environment, die-with-parent, capabilities dropped) > ``unshare``
 (network + pid + ipc + mount namespaces, private size-limited tmpfs on /tmp, /var/tmp, /dev/shm,
-/run/lock) > ``rlimits`` (resource limits, a separate uid and, where the kernel has it, Landlock;
+/run/lock; Landlock, where the kernel has it, keeps jobs off the rest of the host's files) > ``rlimits`` (resource limits, a separate uid and, where the kernel has it, Landlock;
 a loud warning). Every backend also gets the per-job protections of ``_zygote.py`` (fresh process,
 new session, rlimits, unprivileged uid when root, no-new-privileges, a seccomp filter on x86-64 that
 denies namespace/mount/tracing/keyring/bpf/io_uring syscalls and every socket family but AF_UNIX
@@ -161,7 +161,10 @@ def zygote_command(backend: str, *, uid: int | None, preload: bool, seccomp: str
         expose = [f"expose={Path(sys.base_prefix).resolve()}"] if uid is not None and not stdlib_world_readable() else []
         return [unshare, *flags, *zygote, "pidns=1", "workroot=/tmp", f"private_tmp={UNSHARE_PRIVATE_DIRS}",
                 f"host_mntns={host_ns}", *expose,
-                f"tmp_bytes={WORK_TMPFS_BYTES}", f"empty={UNSHARE_PRIVATE_DIRS}", "sockets=none"]
+                f"tmp_bytes={WORK_TMPFS_BYTES}", f"empty={UNSHARE_PRIVATE_DIRS}", "sockets=none",
+                # the host's file system is visible here: Landlock keeps jobs to the system dirs (no data
+                # sets, no repo, no venv with its copies of the benchmarks' solutions)
+                f"landlock={':'.join(landlock_readable())}"]
     if backend == "rlimits":
         return [*zygote, "pidns=0", f"workroot={_host_workroot()}", f"scrub={SCRUB_DIRS}", "sockets=none",
                 f"landlock={':'.join(landlock_readable())}"]
@@ -231,7 +234,7 @@ def _probe(backend: str) -> str | None:
 _LOCK = threading.Lock()
 _CHOSEN: BackendInfo | None = None
 _SECCOMP_WORKS: dict[str, bool] = {}  # backend -> whether its jobs got the syscall filter in the probe
-_LANDLOCK_WORKS: dict[str, bool] = {}  # backend -> whether its jobs run under Landlock (rlimits only)
+_LANDLOCK_WORKS: dict[str, bool] = {}  # backend -> whether its jobs run under Landlock (unshare, rlimits)
 _STDLIB_EXPOSED: dict[str, bool] = {}  # backend -> whether its worker made the stdlib readable to jobs (unshare)
 
 
@@ -273,8 +276,13 @@ def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool,
     if name == "bwrap":
         gaps.append("the worker's private /tmp (256 MiB tmpfs) is shared by its jobs one after another "
                     "(emptied after each job)")
-    if name == "unshare" or name == "rlimits" and not landlock:
-        gaps.append("the host's file system is visible: jobs can read every world-readable host file")
+    if name in ("unshare", "rlimits") and not landlock:
+        gaps.append("the host's file system is visible (no Landlock in this kernel): jobs can read every "
+                    "world-readable host file, the data sets' reference solutions included")
+    if name == "unshare" and landlock:
+        gaps.append("the host's file system is mounted but Landlock confines each job's file access: "
+                    "read-only system dirs and interpreter, its own /proc entry, its work dir (no other "
+                    "host files, no /tmp, /var/tmp, /dev/shm)")
     if name in ("unshare", "rlimits"):
         if not seccomp:
             gaps.append("no seccomp filter: Unix sockets in world-writable host dirs (and, on rlimits, the "
