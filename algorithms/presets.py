@@ -46,7 +46,7 @@ PRESETS.register("ccpo_v1", {
 PRESETS.register("testbed", {
     "learner": "c3", "backend": "testbed", "env_kwargs": {"prompt_style": "compact"},
     "task_kwargs": {"difficulty": 1, "max_operand": 9}, "budget": 8, "tasks_per_iter": 8, "iterations": 20,
-    "eval_every": 5, "n_eval": 48, "eval_k": 4, "max_tokens": 48, "lr": 1e-4, "micro_batch_size": 64,
+    "eval_every": 10, "n_eval": 32, "eval_k": 4, "max_tokens": 48, "lr": 1e-4, "micro_batch_size": 64,
     "temperature": 1.0,
 })
 
