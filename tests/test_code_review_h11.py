@@ -182,3 +182,55 @@ def test_the_decoder_refuses_colliding_hashes_and_long_ranges_quickly():
     with pytest.raises(_codec.CodecError, match="range"):
         _codec.Decoder(None).decode(frame)
     assert _codec.Decoder(None).decode(big(range(5))) == range(5)
+
+
+# --- F4, F5: HumanEval tests that never call the program, or compare it with itself ---------------
+
+def _humaneval(task_id: str):
+    from llm_marl_envs.tasks import load_tasks
+
+    return next(t for t in load_tasks("humaneval") if t.id == task_id)
+
+
+@pytest.mark.parametrize("task_id", ["HumanEval/113", "HumanEval/160", "HumanEval/66"])
+def test_assert_true_lines_are_not_tests(pool, task_id):
+    """``def <ep>(*a, **k): return None`` scored 0.25 (/113, /160) and 0.20 (/66) on ``assert True`` lines."""
+    from llm_marl_envs.verifiers.code import CodeVerifier
+
+    task = _humaneval(task_id)
+    cv = CodeVerifier(sandbox=pool)
+    nothing = f"```python\ndef {task.entry_point}(*a, **k):\n    return None\n```"
+    assert cv.verify(nothing, task).score == 0.0
+    assert cv.verify("```python\n" + task.metadata["reference"] + "\n```", task).correct
+
+
+def test_a_test_naming_the_entry_point_uses_the_tasks_reference(pool):
+    """HumanEval/33 compares ``candidate(l)`` with ``sort_third(l)``, which was the program's own: a
+    ``sort_third`` returning ``[0]`` scored 3/7."""
+    from llm_marl_envs.verifiers.code import CodeVerifier
+
+    task = _humaneval("HumanEval/33")
+    cv = CodeVerifier(sandbox=pool)
+    assert cv.verify("```python\ndef sort_third(*a, **k):\n    return [0]\n```", task).score == 0.0
+    assert cv.verify("```python\n" + task.metadata["reference"] + "\n```", task).correct
+
+
+def test_plan_counts_only_asserts_that_use_the_program():
+    from llm_marl_envs.verifiers.code_harness import build_plan
+
+    check = ("def check(candidate):\n    assert True, 'always'\n    x = candidate(1)\n    assert x == 2\n"
+             "    assert abs(2) == 2\n    for i in range(3):\n        assert candidate(i) == 2 * i\n")
+    plan = build_plan(check, "f")
+    assert plan.n_tests == 2 and plan.names == ("assert x == 2", "for i in range(3):")
+
+
+# --- F9: a test that evals the program's output ran the program's text in the checker -------------
+
+def test_eval_in_a_test_reads_literals_only(pool):
+    """``eval(f())`` with f returning '(__hp(0), __hp(1), __hp(2), 3)[3]' marked every test passed (3/3)."""
+    program = "def f():\n    return '(__hp(0), __hp(1), __hp(2), 3)[3]'\ndef g(x):\n    return None\n"
+    v = verify_code(program, ("assert eval(f()) == 3", "assert g(1) == 2", "assert g(2) == 4"), entry_point="f",
+                    sandbox=pool)
+    assert v.score == 0.0, v.detail
+    honest = "def f():\n    return '[1, (2, 3)]'\n"
+    assert verify_code(honest, ("assert eval(f()) == [1, (2, 3)]",), entry_point="f", sandbox=pool).correct

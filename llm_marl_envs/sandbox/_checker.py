@@ -303,6 +303,26 @@ def _describe_exception(exc: BaseException) -> str:
     return f"{name}: {text[:150]}" if text else name
 
 
+def _literal_eval(source, globals=None, locals=None):  # noqa: A002 - eval's own signature
+    """``eval`` as the tests see it: literals only. A test that evals the program's output
+    (``eval(f())``) would otherwise run the program's text here, in the checker."""
+    import ast
+
+    if type(source) is not str:
+        raise TypeError("eval() in a test takes a str of a literal (program text never runs in the checker)")
+    try:
+        return ast.literal_eval(source.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"eval() in a test takes only a literal ({type(exc).__name__})") from None
+
+
+def _no_code(*args, **kwargs):
+    raise TypeError("exec()/compile() are not available to tests (program text never runs in the checker)")
+
+
+_TEST_BUILTINS = {"eval": _literal_eval, "exec": _no_code, "compile": _no_code}
+
+
 def run_checks(code, remote: tuple, modules: tuple, n_tests: int, chan: Channel) -> tuple[list[str], str]:
     """Run the plan ``code`` (compiled module) against the program behind ``chan``; returns one record
     per test (``"P"`` or ``"F <why>"``) and a note on why the run stopped early (or ``""``)."""
@@ -320,7 +340,7 @@ def run_checks(code, remote: tuple, modules: tuple, n_tests: int, chan: Channel)
                                  else _describe_exception(exc))
         chan.fault = None
 
-    ns = {"__builtins__": dict(builtins.__dict__), "__name__": "tests"}
+    ns = {"__builtins__": {**builtins.__dict__, **_TEST_BUILTINS}, "__name__": "tests"}
     try:
         import importlib
 

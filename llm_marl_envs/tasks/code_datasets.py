@@ -176,9 +176,24 @@ def prompt_helpers(prompt_code: str, entry_point: str) -> str:
     return "\n\n".join(ast.get_source_segment(prompt_code, n) or ast.unparse(n) for n in keep)
 
 
+def _names_loaded(code: str) -> set[str]:
+    try:
+        return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
+
+
 def humaneval_tests(row: dict[str, Any]) -> str:
-    """A HumanEval row's test program with the prompt's helpers in front (see ``prompt_helpers``)."""
-    helpers = prompt_helpers(row["prompt"], row["entry_point"])
+    """A HumanEval row's test program with the prompt's helpers in front (see ``prompt_helpers``).
+    When the tests name the entry point themselves (HumanEval/33: ``candidate(l) == sort_third(l)``),
+    the task's reference definition (prompt + canonical solution) comes first too: the tests compare
+    the program with the task's function, never with itself (the plan still passes the program's as
+    ``candidate``)."""
+    ep = row["entry_point"]
+    if ep in _names_loaded(row["test"]):
+        helpers = prompt_helpers(row["prompt"] + row["canonical_solution"], "")
+    else:
+        helpers = prompt_helpers(row["prompt"], ep)
     return f"{helpers}\n\n\n{row['test']}" if helpers else row["test"]
 
 

@@ -18,6 +18,15 @@ stdlib modules used as ``module.attr`` are the checker's own; HumanEval's prompt
 are part of the task's tests (``tasks/code_datasets.py``), so the checker has its own copy. A test
 that uses a result the codec cannot carry fails with a detail saying so. Exit codes, stdout and
 stderr never count.
+
+Limits, by design: the tests are trusted code (data sets, users), so whatever they do with the
+program's plain data runs in the checker. The one way data could become code there is closed:
+``eval`` in a test reads literals only (``ast.literal_eval``) and ``exec``/``compile`` are refused
+(no MBPP or HumanEval test uses them). A test's ``assert`` counts only when it uses the program (the
+check's parameter, the entry point, a name resolved to the program, or a local bound from them);
+``assert True`` lines run but do not score. Not carried: ints over ``_codec.MAX_INT_BYTES``, values
+nested deeper than ``_codec.MAX_DEPTH``, ranges or iterators of more than ``_codec.MAX_ITEMS`` items,
+and the identity of arguments (``f(x, x)`` gets two copies).
 """
 
 from __future__ import annotations

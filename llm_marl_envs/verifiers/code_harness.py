@@ -5,8 +5,10 @@ Tests come in two shapes:
 * a sequence of test statements (MBPP's ``assert`` lines): each one is a test;
 * one test program (HumanEval's ``test`` field): its module-level statements other than the
   ``check`` function are setup, and every top-level statement of ``check`` that contains an
-  ``assert`` is a test, run as ``check(<entry_point>)``. A program without ``check`` counts each
-  top-level statement with an ``assert`` as a test.
+  ``assert`` and uses the program (the check's parameter, the entry point, a name resolved to the
+  program, or a local bound from them) is a test, run as ``check(<entry_point>)``; other statements
+  (``assert True``) run as they are. A program without ``check`` counts its top-level statements
+  the same way.
 
 The plan is a module for the checker process (``sandbox/_checker.py``), which never runs the program:
 its setup at module level, then ``__harness_driver__(__hp, __hf)`` with each test wrapped to report
@@ -33,6 +35,7 @@ from functools import lru_cache
 
 DRIVER = "__harness_driver__"
 _ARGS = ("__hp", "__hf")
+CANDIDATE = "__harness_candidate__"  # the program's entry point, bound before the tests' module code runs
 _BUILTINS = frozenset(dir(builtins))
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 
@@ -135,7 +138,7 @@ class _Names(ast.NodeVisitor):
 def _resolve(module: ast.Module, entry_point: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     names = _Names()
     names.visit(module)
-    free = names.loads - names.bound - {DRIVER, *_ARGS}
+    free = names.loads - names.bound - {DRIVER, CANDIDATE, *_ARGS}
     remote, modules = [], []
     for name in sorted(free):
         if name == entry_point:
@@ -152,8 +155,10 @@ def _resolve(module: ast.Module, entry_point: str | None) -> tuple[tuple[str, ..
 
 
 def _plan(module_body: list[ast.stmt], driver_body: list[ast.stmt], entry_point: str | None, program_setup: str,
-          names: list[str], prelude: str) -> CheckPlan:
+          names: list[str], prelude: str, bind_candidate: bool = False) -> CheckPlan:
     head = _parse(prelude, "the test imports") if prelude.strip() else []
+    if bind_candidate:  # first of all: the module may define a name like the entry point (the task's reference)
+        head = [ast.Assign([ast.Name(CANDIDATE, ast.Store())], ast.Name(entry_point, ast.Load())), *head]
     module = ast.fix_missing_locations(ast.Module([*head, *module_body, _driver_def(driver_body)], type_ignores=[]))
     remote, modules = _resolve(module, entry_point)
     return CheckPlan(tests=ast.unparse(module), program_setup=program_setup, remote=remote, modules=modules,
@@ -179,28 +184,45 @@ def plan_from_program(program: str, entry_point: str | None, setup: str = "", pr
     names: list[str] = []
     if check is not None and entry_point:
         others = [s for s in stmts if s is not check and not _is_check_call(s)]
-        new_body: list[ast.stmt] = []
-        for stmt in check.body:
-            if _has_assert(stmt):
-                new_body.append(_wrap(len(names), [stmt]))
-                names.append(_segment(source, stmt))
-            else:
-                new_body.append(stmt)
+        params = {a.arg for a in (*check.args.posonlyargs, *check.args.args, *check.args.kwonlyargs)}
+        tainted = params | {entry_point} | set(_free_remote(stmts, entry_point))
+        new_body = _wrap_tests(source, check.body, tainted, names)
         inner = ast.FunctionDef(name="check", args=check.args, body=new_body, decorator_list=[], returns=None)
-        call = ast.Expr(ast.Call(ast.Name("check", ast.Load()), [ast.Name(entry_point, ast.Load())], []))
+        call = ast.Expr(ast.Call(ast.Name("check", ast.Load()), [ast.Name(CANDIDATE, ast.Load())], []))
         module_body, driver_body = others, [inner, call]
     else:
-        driver_body = []
-        for stmt in stmts:
-            if _has_assert(stmt):
-                driver_body.append(_wrap(len(names), [stmt]))
-                names.append(_segment(source, stmt))
-            else:
-                driver_body.append(stmt)
+        tainted = ({entry_point} if entry_point else set()) | set(_free_remote(stmts, entry_point))
+        driver_body = _wrap_tests(source, stmts, tainted, names)
         module_body = []
     if not names:
-        raise BadTestsError("the test program contains no assert")
-    return _plan(module_body, driver_body, entry_point, setup, names, prelude)
+        raise BadTestsError("the test program contains no assert that uses the program")
+    return _plan(module_body, driver_body, entry_point, setup, names, prelude, bind_candidate=check is not None
+                 and bool(entry_point))
+
+
+def _free_remote(stmts: list[ast.stmt], entry_point: str | None) -> tuple[str, ...]:
+    """The names of ``stmts`` that resolve to the program (see ``_resolve``)."""
+    return _resolve(ast.Module(list(stmts), type_ignores=[]), entry_point)[0]
+
+
+def _wrap_tests(source: str, stmts: list[ast.stmt], tainted: set[str], names: list[str]) -> list[ast.stmt]:
+    """Each statement with an ``assert`` that uses the program (a name in ``tainted``: the check's
+    parameter, the entry point, a remote name, or a local an earlier such statement bound) becomes a
+    test; the others run as they are (``assert True, "..."`` is not a test: a program that returns
+    nothing scored on it)."""
+    body: list[ast.stmt] = []
+    for stmt in stmts:
+        walker = _Names()
+        walker.visit(stmt)
+        uses = bool(walker.loads & tainted)
+        if uses:
+            tainted |= walker.bound
+        if uses and _has_assert(stmt):
+            body.append(_wrap(len(names), [stmt]))
+            names.append(_segment(source, stmt))
+        else:
+            body.append(stmt)
+    return body
 
 
 def _is_check_call(stmt: ast.stmt) -> bool:
