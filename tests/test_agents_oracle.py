@@ -50,7 +50,18 @@ def hardest(source, n: int = 3, scan: int = 2000) -> list:
     return [tasks[0], *[t for t in longest if t is not tasks[0]]]
 
 
-CASES = [(env_id, source) for env_id in llm_marl_envs.registered_envs() for source in sources_of_kind(env_kind(env_id))]
+def env_sources(env_id: str) -> list[str]:
+    """The task sources an env plays: its own default only when its preset names its own verifier
+    (HintDyad's ``hint``), else every registered source of its task kind."""
+    from llm_marl_envs.envs.registration import env_spec
+
+    spec = env_spec(env_id)
+    if "verifier" in spec.kwargs and isinstance(spec.tasks, str):
+        return [spec.tasks]
+    return sources_of_kind(env_kind(env_id))
+
+
+CASES = [(env_id, source) for env_id in llm_marl_envs.registered_envs() for source in env_sources(env_id)]
 
 
 def test_every_env_and_source_is_covered():
