@@ -43,7 +43,14 @@ def build_policy(backend: str, model: str | None = None) -> Any:
     import algorithms.testbed  # noqa: F401  (registers the "testbed" backend)
     from agents import make_policy
 
-    return make_policy(backend, **({"model": model} if model else {}))
+    try:
+        policy = make_policy(backend, **({"model": model} if model else {}))
+    except TypeError as e:
+        raise ValueError(f"backend {backend!r} cannot be built from --backend/--model alone ({e}); learners train "
+                         "a transformers backend: hf, tiny or testbed") from None
+    if not hasattr(getattr(policy, "model", None), "parameters"):
+        raise ValueError(f"backend {backend!r} has no trainable weights; learners train hf, tiny or testbed")
+    return policy
 
 
 def _trainable_model(policy: Any) -> Any:

@@ -268,6 +268,12 @@ def test_a_missing_model_path_is_one_line(tmp_path, capsys):
     assert "is not a model folder (no config.json and no weights)" in line
 
 
+@pytest.mark.parametrize("backend", ["oracle", "random"])
+def test_an_untrainable_backend_is_one_line(tmp_path, capsys, backend):
+    assert main(["train", "--backend", backend, "--out-dir", str(tmp_path)]) == 2
+    assert "hf, tiny or testbed" in _one_line(capsys.readouterr().err)
+
+
 def test_generation_prints_no_transformers_deprecation_warning():
     code = ("import agents; from llm_marl_envs.policy import SamplingParams;"
             "p = agents.make_policy('tiny', hidden_size=32, num_layers=1, num_heads=2);"
