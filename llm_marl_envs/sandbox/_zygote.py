@@ -16,7 +16,8 @@ copied again and again: the zygote's own bookkeeping costs no copy-on-write faul
 the per-job overhead a single forking process pays. Every job gets pipes of its own (stdout,
 stderr, and in check mode the checker's request and reply pipes), created by the zygote and handed to
 the spawner with the job (``SCM_RIGHTS`` over a Unix socket): nothing a job can reach is shared with
-another job.
+another job. The job itself (program, setup, stdin) travels the same way, in a memfd the child reads:
+the spawner never holds a program's text, so no later job (a copy of the spawner) inherits it.
 
 Every job's child, before running any untrusted code: starts a new session, keeps only its own
 descriptors, applies the rlimits (AS, CPU, FSIZE, NOFILE, NPROC, CORE=0), drops to a per-worker
@@ -202,8 +203,8 @@ class Zygote:
         self.compiled: dict = {}
 
     def start_spawner(self) -> None:
-        """Fork the spawner, connected by a Unix socket (job frames, with each job's own pipe ends
-        passed as SCM_RIGHTS) and a pipe (its reports)."""
+        """Fork the spawner, connected by a Unix socket (each job's timeout, with the job's body in a
+        memfd and its own pipe ends passed as SCM_RIGHTS) and a pipe (its reports)."""
         import _socket
         import fcntl
 

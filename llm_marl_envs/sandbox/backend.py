@@ -280,9 +280,9 @@ def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool,
         gaps.append("the host's file system is visible (no Landlock in this kernel): jobs can read every "
                     "world-readable host file, the data sets' reference solutions included")
     if name == "unshare" and landlock:
-        gaps.append("the host's file system is mounted but Landlock confines each job's file access: "
-                    "read-only system dirs and interpreter, its own /proc entry, its work dir (no other "
-                    "host files, no /tmp, /var/tmp, /dev/shm)")
+        gaps.append("jobs can read the host's system dirs (/usr, /etc, /lib ...) and the interpreter's prefix: "
+                    "Landlock hides every other host file (data sets, repositories, home dirs) and every dir "
+                    "but the job's work dir from writes")
     if name in ("unshare", "rlimits"):
         if not seccomp:
             gaps.append("no seccomp filter: Unix sockets in world-writable host dirs (and, on rlimits, the "
@@ -295,7 +295,7 @@ def backend_gaps(name: str, *, root: bool, seccomp: bool, stdlib_readable: bool,
         elif not stdlib_readable:
             gaps.append("the job's uid cannot read this interpreter's stdlib: only the worker's preloaded "
                         "modules import")
-    if name == "unshare":
+    if name == "unshare" and not landlock:
         gaps.append("/tmp, /var/tmp, /dev/shm and /run/lock are private size-limited tmpfs copies; other "
                     "world-writable host dirs stay writable as the job's uid (removed after each job)")
     if name == "rlimits" and landlock:
