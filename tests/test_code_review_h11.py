@@ -173,7 +173,11 @@ def test_the_decoder_refuses_colliding_hashes_and_long_ranges_quickly():
     with pytest.raises(_codec.CodecError, match="colliding"):
         _codec.Decoder(None).decode(_set_frame(colliding))
     assert time.monotonic() - start < 2
-    distinct = list(range(2 ** 64, 2 ** 64 + 5000))
+    half = list(range(2 ** 64, 2 ** 64 + 20_000)) + colliding[:20_000]  # half distinct: still refused
+    with pytest.raises(_codec.CodecError, match="colliding"):
+        _codec.Decoder(None).decode(_set_frame(half))
+    assert time.monotonic() - start < 2
+    distinct = list(range(2 ** 64, 2 ** 64 + 5000)) + colliding[:64]
     assert _codec.Decoder(None).decode(_set_frame(distinct)) == set(distinct)
     big = _codec.Encoder().encode  # the encoder refuses too (a clear "cannot cross" on the program's side)
     with pytest.raises(_codec.CodecError, match="range"):
@@ -234,3 +238,9 @@ def test_eval_in_a_test_reads_literals_only(pool):
     assert v.score == 0.0, v.detail
     honest = "def f():\n    return '[1, (2, 3)]'\n"
     assert verify_code(honest, ("assert eval(f()) == [1, (2, 3)]",), entry_point="f", sandbox=pool).correct
+
+
+def test_a_program_returning_a_colliding_set_fails_that_test_only(pool):
+    program = "def f(x):\n    return {k * (2 ** 61 - 1) for k in range(1, 200)} if x else 2\n"
+    v = verify_code(program, ("assert len(f(1)) == 199", "assert f(0) == 2"), entry_point="f", sandbox=pool)
+    assert v.score == 0.5 and "colliding" in v.detail, v.detail

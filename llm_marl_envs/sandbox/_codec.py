@@ -131,10 +131,13 @@ class Encoder:
             b = v.encode("utf-8", "surrogatepass")
             out.append(b"s" + _I.pack(len(b)) + b)
         elif t is list or t is tuple or t is set or t is frozenset:
+            if t is set or t is frozenset:
+                _check_hashes(list(v))  # the decoder would refuse the whole frame: refuse this value here
             out.append(_SEQ_TAGS[t] + _I.pack(len(v)))
             for x in v:
                 self._enc(x, out, depth + 1)
         elif t is dict:
+            _check_hashes(list(v))
             out.append(b"d" + _I.pack(len(v)))
             for k, x in v.items():
                 self._enc(k, out, depth + 1)
@@ -388,11 +391,20 @@ class Decoder:
         return ctor(parts)
 
 
+MAX_SAME_HASH = 64  # set elements or dict keys of one frame that may share a hash
+
+
 def _check_hashes(keys: list) -> None:
-    """Refuse many set elements or dict keys with few distinct hashes (multiples of 2**61 - 1 all hash
-    to 0): building the set would take quadratic time in the checker."""
-    if len(keys) > 1024 and len(set(map(hash, keys))) < len(keys) // 2:
-        raise CodecError(f"{len(keys)} set elements or dict keys with colliding hashes")
+    """Refuse set elements or dict keys of which more than ``MAX_SAME_HASH`` share one hash (multiples
+    of 2**61 - 1 all hash to 0): building the set takes time quadratic in that number, in the checker."""
+    if len(keys) <= MAX_SAME_HASH:
+        return
+    seen: dict = {}
+    for h in map(hash, keys):
+        n = seen.get(h, 0) + 1
+        if n > MAX_SAME_HASH:
+            raise CodecError(f"set elements or dict keys with colliding hashes (more than {MAX_SAME_HASH} share one)")
+        seen[h] = n
 
 
 def stdlib_constructors() -> dict:
