@@ -21,7 +21,8 @@ What crosses, and how:
   value to the program);
 * an exception raised by the program comes back as its nearest builtin exception class and its
   message (``pytest.raises(ValueError)``-style tests work; the program's own exception classes do
-  not cross); a program that dies, hangs past the deadline, floods its output or breaks the protocol
+  not cross); ``StopIteration``/``StopAsyncIteration`` arrive as ``RuntimeError``, as PEP 479 has it
+  for generators (they would end the tests' own ``map``/``zip``/``for`` early); a program that dies, hangs past the deadline, floods its output or breaks the protocol
   fails the running test and every later one.
 
 Standard library only.

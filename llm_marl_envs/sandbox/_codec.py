@@ -131,13 +131,14 @@ class Encoder:
             b = v.encode("utf-8", "surrogatepass")
             out.append(b"s" + _I.pack(len(b)) + b)
         elif t is list or t is tuple or t is set or t is frozenset:
-            if t is set or t is frozenset:
+            if (t is set or t is frozenset) and len(v) > MAX_SAME_HASH:
                 _check_hashes(list(v))  # the decoder would refuse the whole frame: refuse this value here
             out.append(_SEQ_TAGS[t] + _I.pack(len(v)))
             for x in v:
                 self._enc(x, out, depth + 1)
         elif t is dict:
-            _check_hashes(list(v))
+            if len(v) > MAX_SAME_HASH:
+                _check_hashes(list(v))
             out.append(b"d" + _I.pack(len(v)))
             for k, x in v.items():
                 self._enc(k, out, depth + 1)
