@@ -863,7 +863,9 @@ def main(argv: list[str]) -> int:
     zygote = Zygote(uid, opts.get("pidns") == "1", workroot, tuple(d for d in opts.get("scrub", "").split(":") if d),
                     tuple(d for d in opts.get("empty", "").split(":") if d))
     zygote.seccomp = _child.prepare_worker(seccomp_filter, zygote.workdir)
-    if opts.get("landlock"):  # rlimits, unshare: the file-system confinement bubblewrap's mounts give
+    if opts.get("landlock") and _child.landlock_abi() >= 3:  # rlimits, unshare: the file-system
+        # confinement bubblewrap's mounts give. A kernel without it: jobs run, the hello says so, and
+        # BackendInfo.gaps states that the host's files are readable.
         _child.LANDLOCK_READ = tuple(p for p in opts["landlock"].split(":") if p)
     if uid is not None and opts.get("pidns") != "1":
         _kill_jobs_when_orphaned(uid)
