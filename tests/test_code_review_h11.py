@@ -244,3 +244,16 @@ def test_a_program_returning_a_colliding_set_fails_that_test_only(pool):
     program = "def f(x):\n    return {k * (2 ** 61 - 1) for k in range(1, 200)} if x else 2\n"
     v = verify_code(program, ("assert len(f(1)) == 199", "assert f(0) == 2"), entry_point="f", sandbox=pool)
     assert v.score == 0.5 and "colliding" in v.detail, v.detail
+
+
+@pytest.mark.skipif("rlimits" not in AVAILABLE, reason="the rlimits backend does not work here")
+def test_the_checker_has_a_memory_limit():
+    """The zygote (the checker) had no RLIMIT_AS: a program's replies could grow it to gigabytes."""
+    from llm_marl_envs.sandbox._zygote import CHECKER_MEMORY_BYTES
+
+    with Sandbox(workers=1, backend="rlimits") as sb:
+        assert sb.run_python("print(1)").stdout == "1\n"
+        pid = sb._all[0].proc.pid  # rlimits: the worker process is the zygote itself
+        with open(f"/proc/{pid}/limits") as f:
+            line = next(ln for ln in f if ln.startswith("Max address space"))
+        assert int(line.split()[3]) == CHECKER_MEMORY_BYTES
