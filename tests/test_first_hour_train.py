@@ -199,7 +199,11 @@ def test_ctrl_c_prints_one_line_and_the_run_resumes(tmp_path):
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130, err[-3000:]
-    line = _one_line(err)
+    # One line for the interrupt; a run slow enough to pass 3 silent iterations first may also have
+    # printed the one-line no-signal warning (seen in CI), and nothing else.
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert "Traceback" not in err and all(x.startswith("warning: no learning signal") for x in lines[:-1]), err[-3000:]
+    line = lines[-1]
     assert f"last checkpoint {out / 'checkpoint' / 'state.pt'}" in line and "resume" in line
     again = _cli(["train", "--learner", "grpo", "--iterations", "2", "--out-dir", str(out), *TINY_TRAIN])
     assert "resuming" in again.stderr or "already trained" in again.stderr, again.stderr[-2000:]
