@@ -142,7 +142,7 @@ def _mappo_init(spec: CriticSpec) -> Callable[[World, int], dict]:
     return init
 
 
-def _bincount_update(V: np.ndarray, flat_idx: np.ndarray, target: np.ndarray, lr: float) -> np.ndarray:
+def table_critic_update(V: np.ndarray, flat_idx: np.ndarray, target: np.ndarray, lr: float) -> np.ndarray:
     """``V`` (any shape, seed first) moved by ``lr`` toward the mean target of each visited cell."""
     n = V.size
     sums = np.bincount(flat_idx.ravel(), weights=target.ravel(), minlength=n)
@@ -170,8 +170,8 @@ def _mappo(spec: CriticSpec, cfg: MAPPOConfig | None = None) -> StepFn:
         VT, VR = state["snapT"].reshape(-1)[iT], state["snapR"].reshape(-1)[iR]
         advT, advR, rawT, rawR = credit.mappo_credits(R, VT, VR, cfg)
         new = dict(state)
-        new["VT"] = _bincount_update(state["VT"], iT, rawT + VT, spec.lr)
-        new["VR"] = _bincount_update(state["VR"], iR, rawR + VR, spec.lr)
+        new["VT"] = table_critic_update(state["VT"], iT, rawT + VT, spec.lr)
+        new["VR"] = table_critic_update(state["VR"], iR, rawR + VR, spec.lr)
         if (it + 1) % spec.stale_every == 0:
             new["snapT"], new["snapR"] = new["VT"].copy(), new["VR"].copy()
         return Step(m, advT, _all(m.shape), m, a, advR, _all(m.shape), new)

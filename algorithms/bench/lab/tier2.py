@@ -38,6 +38,7 @@ from algorithms.learners import LEARNERS
 from algorithms.losses import LOSSES, LossConfig
 
 from . import tier2_policy as pol
+from .learners import table_critic_update
 from .stats import mean_ci95, paired_diff, verdict
 from .tier2_policy import NULL_HINT, Tier2Knobs, Tier2World
 
@@ -430,13 +431,7 @@ def _critic_update(V: np.ndarray, x: np.ndarray, h: np.ndarray | None, target: n
     S = V.shape[0]
     s = np.broadcast_to(np.arange(S)[:, None, None], x.shape)
     flat = (s * V.shape[1] + x) if h is None else ((s * V.shape[1] + x) * V.shape[2] + h)
-    n = V.size
-    sums = np.bincount(flat.ravel(), weights=target.ravel(), minlength=n)
-    cnt = np.bincount(flat.ravel(), minlength=n)
-    out = V.reshape(-1).copy()
-    seen = cnt > 0
-    out[seen] += lr * (sums[seen] / cnt[seen] - out[seen])
-    return out.reshape(V.shape)
+    return table_critic_update(V, flat, target, lr)
 
 
 # ------------------------------------------------------------------------------------------------ report
