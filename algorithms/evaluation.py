@@ -22,7 +22,6 @@ from llm_marl_envs.policy import SamplingParams
 
 from .plans import restart_counters
 
-
 _PROMPT_TOKENS = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[-+*/=<>()\[\]^%]")
 
 

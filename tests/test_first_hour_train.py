@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_alg_trainer import DIGIT_TASKS, digit_config, digit_trainer, tiny_policy
 
 from algorithms import TrainConfig, Trainer
 from llm_marl_envs.cli import main
 from llm_marl_envs.types import Task, Verdict
-from test_alg_trainer import DIGIT_TASKS, digit_config, digit_trainer, tiny_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TRAIN = ["--backend", "tiny", "--budget", "2", "--tasks-per-iter", "2", "--n-eval", "2", "--eval-k", "0",

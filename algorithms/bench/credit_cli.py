@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``llm-marl bench credit``'s arguments."""
     size = parser.add_mutually_exclusive_group()
