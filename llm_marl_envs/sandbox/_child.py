@@ -294,7 +294,8 @@ def child_serve(job: dict) -> None:
         head = _read_exact(REQ_FD, 4)
         if head is None:
             _exit(0)
-        body = _read_exact(REQ_FD, _codec.frame_length(head))
+        n = _codec.frame_length(head)
+        body = _read_exact(REQ_FD, n) if n <= _codec.MAX_FRAME else None
         if body is None:
             _exit(0)
         seq = -1
@@ -332,8 +333,7 @@ def _seq_of(body: bytes, seq: int) -> int:
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
-    if n > _codec.MAX_FRAME:
-        return None
+    """Exactly ``n`` bytes from ``fd``, or ``None`` at end of file (also used by the zygote)."""
     chunks = []
     while n > 0:
         chunk = os.read(fd, min(n, 1 << 20))

@@ -70,26 +70,15 @@ def encode_job(job: dict) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks = []
-    while n > 0:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
 def read_job(fd: int) -> dict | None:
     """Read one job frame from ``fd``; ``None`` at end of file."""
-    head = _read_exact(fd, _HEADER.size)
+    head = _child._read_exact(fd, _HEADER.size)
     if head is None:
         return None
     (n,) = _HEADER.unpack(head)
     if n > MAX_FRAME:
         raise ValueError(f"frame of {n} bytes is too large")
-    body = _read_exact(fd, n)
+    body = _child._read_exact(fd, n)
     if body is None:
         return None
     job = marshal.loads(body)
@@ -669,7 +658,7 @@ def spawner_loop(sock, status_fd: int, null_fd: int, uid: int | None, workdir: s
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 received += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
         if len(head) < _PARTS.size:
-            rest = _read_exact(sock_fd, _PARTS.size - len(head))
+            rest = _child._read_exact(sock_fd, _PARTS.size - len(head))
             if rest is None:
                 return
             head += rest
