@@ -8,11 +8,22 @@ Lifecycle of one task: for each stage of the (ablation-filtered) schedule, every
 ``submit``s a message; ``close_stage`` commits the stage (so simultaneous agents never see each
 other) and, after the last stage, scores the team answer with the verifier and returns a
 ``TaskResult``.
+
+**The decision interface** (what the rollout workers use; the AEC/parallel envs use the same
+primitives one agent at a time):
+
+- ``pending(key)``: the decisions to make now, as ``PendingDecision``s (agent, role, turn, stage,
+  the exact context, the chat, and whether submitting it alone ends the task);
+- ``scoring_requests(actions)``: the response texts that submitting ``actions`` will verify
+  (empty unless they end the task), so a caller can verify many envs in one batch;
+- ``submit_all(actions, verdicts)``: apply a stage's messages (a subset of the acting agents is
+  allowed: the stage closes when complete), scoring with the prefetched ``verdicts`` where given;
+  returns the ``TaskResult`` when the task ended; every finished task is in ``finished``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +59,37 @@ def as_text(action: Any, max_chars: int) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+@dataclass(frozen=True)
+class PendingDecision:
+    """One decision to make now: ``agent`` writes the next message of its episode.
+
+    Plain, picklable data (it crosses process boundaries to rollout workers). ``context`` is the
+    exact rendered prompt (``Message.context`` of the message it becomes), ``system``/``user`` the
+    chat a policy receives (``conversation``); ``ends_task``: submitting this decision alone ends
+    the task (it is the last one of the last stage); ``key`` names the episode (set by workers).
+    """
+
+    agent: str
+    role: str
+    turn: int
+    stage: int
+    context: str
+    system: str
+    user: str
+    ends_task: bool = False
+    max_chars: int = 100_000
+    key: str = ""
+
+    @property
+    def conversation(self) -> list[dict[str, str]]:
+        """The chat ``[system, user]`` for this decision (what a policy receives)."""
+        return to_conversation(self.system, self.user)
+
+    def message(self, action: Any) -> Message:
+        """The ``Message`` that submitting ``action`` records (the one definition of it)."""
+        return Message(self.agent, self.role, as_text(action, self.max_chars), self.turn, self.context)
 
 
 @dataclass
@@ -104,6 +146,7 @@ class EpisodeEngine:
         self._obs_cache: dict[str, dict[str, str]] = {}
         self._key_cache: dict[str, str | None] = {}
         self.verifier_calls = 0
+        self._prefetched: Mapping[str, Verdict] = {}
         self._shared_for: TaskResult | None = None
         self._shared_info: dict[str, Any] = {}
         self.task_over = False
@@ -262,19 +305,74 @@ class EpisodeEngine:
         obs = self.observation(agent)
         return to_conversation(obs["system"], obs["user"])
 
+    # ------------------------------------------------------------------ the decision interface
+    def decision(self, agent: str, key: str = "") -> PendingDecision:
+        """``agent``'s decision in the current stage (it must be acting); ``turn`` assumes the stage's
+        agents submit in schedule order (as the envs and ``submit_all`` do)."""
+        acting = self.acting()
+        if agent not in acting:
+            raise ValueError(f"{agent} does not act now (acting: {acting})")
+        obs = self.observation(agent)
+        return PendingDecision(
+            agent=agent,
+            role=obs["role"],
+            turn=self.decisions_made + acting.index(agent),
+            stage=self.stage.index,
+            context=obs["prompt"],
+            system=obs["system"],
+            user=obs["user"],
+            ends_task=len(acting) == 1 and self.is_last_stage(),
+            max_chars=self.max_message_chars,
+            key=key,
+        )
+
+    def pending(self, key: str = "") -> list[PendingDecision]:
+        """The decisions to make now (the current stage's agents still to act, schedule order);
+        empty once the episode is over."""
+        if self.status != "running":
+            return []
+        return [self.decision(agent, key) for agent in self.acting()]
+
+    def scoring_requests(self, actions: Mapping[str, Any]) -> list[str]:
+        """The distinct response texts that ``submit_all(actions)`` will verify: empty unless the
+        actions complete the task's last stage (for verifying many envs in one batch)."""
+        acting = self.acting()
+        if self.status != "running" or not self.is_last_stage() or not set(acting) <= set(actions):
+            return []
+        stage = self.stage
+        turns = list(self.history)
+        for agent in stage.agents:
+            message = stage.submitted.get(agent)
+            if message is None:
+                message = Message(agent, self._roles[agent], as_text(actions[agent], self.max_message_chars), 0)
+            turns.append(Turn(stage.index, message))
+        return self._answers(turns)[3]
+
+    def submit_all(self, actions: Mapping[str, Any], verdicts: Mapping[str, Verdict] | None = None) -> TaskResult | None:
+        """Submit the acting agents' ``actions`` (schedule order; agents not in ``actions`` wait), close
+        the stage once complete, and return the ``TaskResult`` when the task ended. ``verdicts``
+        (response text -> ``Verdict``, e.g. from a batched prefetch of ``scoring_requests``) are
+        used instead of calling the verifier for those texts."""
+        unknown = set(actions) - set(self.acting())
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} do not act now (acting: {self.acting()})")
+        for agent in self.acting():
+            if agent in actions:
+                self.submit(agent, actions[agent])
+        if not self.stage_complete():
+            return None
+        self._prefetched = verdicts or {}
+        try:
+            return self.close_stage()
+        finally:
+            self._prefetched = {}
+
     # ------------------------------------------------------------------ acting
     def submit(self, agent: str, action: Any) -> Message:
         """Record ``agent``'s message for the current stage (its context is frozen now)."""
         if agent not in self.acting():
             raise ValueError(f"{agent} does not act now (acting: {self.acting()})")
-        obs = self.observation(agent)
-        message = Message(
-            agent=agent,
-            role=self._roles[agent],
-            content=as_text(action, self.max_message_chars),
-            turn=self.decisions_made,
-            context=obs["prompt"],
-        )
+        message = self.decision(agent).message(action)
         self.stage.submitted[agent] = message
         self._obs_cache.pop(agent, None)
         return message
@@ -354,23 +452,11 @@ class EpisodeEngine:
                 texts.append(text)
         return team, counterfactual, by_key, texts
 
-    def scoring_requests(self, history: Sequence[Turn]) -> list[str]:
-        """The distinct response texts that scoring ``history`` will verify (for batched prefetch)."""
-        return self._answers(history)[3]
-
-    def pending_history(self, extra: dict[str, Any]) -> list[Turn]:
-        """The history as it will be once the current stage is completed with ``extra`` actions."""
-        stage = self.stage
-        turns = list(self.history)
-        for agent in stage.agents:
-            if agent in stage.submitted:
-                turns.append(Turn(stage.index, stage.submitted[agent]))
-            elif agent in extra:
-                content = as_text(extra[agent], self.max_message_chars)
-                turns.append(Turn(stage.index, Message(agent, self._roles[agent], content, 0)))
-        return turns
-
     def _verify(self, texts: list[str]) -> dict[str, Verdict]:
+        known = {t: self._prefetched[t] for t in texts if t in self._prefetched}
+        texts = [t for t in texts if t not in known]
+        if not texts:
+            return known
         verifier = self._verifier_for(self.task.kind)
         self.verifier_calls += len(texts)
         try:
@@ -379,7 +465,11 @@ class EpisodeEngine:
                 raise ValueError(f"verify_many returned {len(verdicts)} verdicts for {len(texts)} responses")
         except Exception as e:  # noqa: BLE001 - a verifier bug scores 0 with status "error"
             verdicts = [Verdict(False, 0.0, "error", None, f"verifier raised {type(e).__name__}: {e}")] * len(texts)
-        return dict(zip(texts, verdicts, strict=False))
+        return {**known, **dict(zip(texts, verdicts, strict=False))}
+
+    def verifier_for(self, kind: str) -> Any:
+        """The verifier of tasks of ``kind`` (what ``scoring_requests`` texts are verified with)."""
+        return self._verifier_for(kind)
 
     def _score_task(self) -> TaskResult:
         history = list(self.history)

@@ -516,8 +516,7 @@ class RolloutRunner:
         for slot, gens in work:
             engine = slot.env.unwrapped.engine
             if engine.is_last_stage() and set(engine.acting()) <= set(gens):
-                history = engine.pending_history({a: g.text for a, g in gens.items()})
-                texts = engine.scoring_requests(history)
+                texts = engine.scoring_requests({a: g.text for a, g in gens.items()})
                 bucket = todo.setdefault(slot.task.kind, ([], []))
                 bucket[0].extend(texts)
                 bucket[1].extend([slot.task] * len(texts))
