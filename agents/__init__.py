@@ -10,7 +10,11 @@ Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps na
 | ``tiny`` | ``HFPolicy`` over a fresh tiny random transformer (tests, demos) | ``agents.tiny`` |
 | ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
 | ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
-| ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (registered on ``import algorithms.testbed``) | ``algorithms.testbed`` |
+| ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (an entry point, imported when asked for) | ``algorithms.testbed`` |
+
+Backends of other packages arrive as entry points of the group ``llm_marl.backends`` (this
+project's ``testbed`` is one: ``agents`` never imports ``algorithms``); they are listed with the rest
+and imported only when first asked for.
 
 Heavy libraries (torch, transformers, vllm, httpx) load only inside the backend that needs them.
 
@@ -29,7 +33,7 @@ from llm_marl_envs.registry import Registry
 from .chat import to_conversation
 from .scripted import FixedAgent, FunctionAgent, OracleAgent, RandomAgent, ReplayAgent
 
-BACKENDS: Registry[Callable[..., Any]] = Registry("agent backend")
+BACKENDS: Registry[Callable[..., Any]] = Registry("agent backend", entry_points="llm_marl.backends")
 
 
 def make_policy(backend: str, **kwargs: Any) -> Any:

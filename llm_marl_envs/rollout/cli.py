@@ -5,6 +5,7 @@ Examples::
     llm-marl rollout llm-marl/MathDyad-v0 --policy oracle --tasks 8 --n 4 --out eps.jsonl
     llm-marl rollout llm-marl/MathDyad-v0 --policy hf --temperature 0.7 --tasks 4 --fanout 2,4 --out trees.jsonl
     llm-marl rollout llm-marl/MathDyad-v0 --policy random --ablate thinker_0 --out solo.jsonl
+    llm-marl rollout llm-marl/MathDyad-v0 --policy testbed --prompt-style compact --tasks 4 --out tb.jsonl
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .data import save_jsonl
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("env_id", help="a registered env id (see 'llm-marl envs')")
     parser.add_argument("--policy", default="oracle",
-                        help="agents backend name: oracle, fixed, random, hf, tiny, openai, ... (default: %(default)s)")
+                        help="agents backend name: oracle, fixed, random, hf, tiny, openai, testbed (the CPU "
+                             "testbed, trained on --prompt-style compact), ... (default: %(default)s)")
     parser.add_argument(
         "--policy-arg", action="append", default=[], metavar="KEY=VALUE",
         help="backend constructor argument (JSON values allowed), repeatable; e.g. text='hi' for fixed",
