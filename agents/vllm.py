@@ -24,6 +24,11 @@
   install the project or put it on ``PYTHONPATH``), then resets the prefix cache so no KV computed
   with the old weights is reused. :meth:`load_weights` does the same from a
   ``save_pretrained`` directory or a ``.safetensors`` file.
+- Training with vLLM generating (``TrainConfig(generator="vllm")``, ``llm-marl train --generator vllm``):
+  the trainer saves the trained model to a folder, starts this engine from it, and after every
+  policy update calls :meth:`update_weights` with the trained model's ``state_dict()`` and sets
+  :attr:`version` (optimiser steps behind the weights; the rollout runner copies it into each
+  episode's ``policy_version``). It is an ``algorithms.policies.WeightSyncGenerator``.
 - Scripts that use the offline engine need an ``if __name__ == "__main__":`` guard (it spawns
   processes).
 """
@@ -92,6 +97,8 @@ class VLLMPolicy(ActMixin):
             engine_kwargs.pop("logprobs_mode")
             self.llm = LLM(model=str(model), **engine_kwargs)
         self.model_path = str(model)
+        self.version = 0
+        """Optimiser steps behind the loaded weights (set by the trainer at each sync)."""
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
 

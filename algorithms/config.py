@@ -115,6 +115,23 @@ class TrainConfig:
     """Backend used when the trainer builds the policy itself (``agents.make_policy``)."""
     model: str | None = None
     """Model path for the built policy (None: the backend's default, e.g. the embedded SmolLM2)."""
+    generator: str = "policy"
+    """Who generates the rollouts: ``"policy"`` (the trained model itself), or a backend started from
+    the trained weights and given them after every policy update: ``"vllm"`` (``agents.vllm.VLLMPolicy``;
+    needs vLLM, see the README) or ``"hf"`` (a separate transformers copy). Shared policy only; the
+    loss's log-probs are recomputed by the trained model either way."""
+    generator_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the generator backend (e.g. ``{"enforce_eager": true, "max_model_len": 2048}``
+    for vLLM)."""
+
+    # -- rollout execution ----------------------------------------------------------------------------
+    executor: str = "local"
+    """Where the env workers run: ``"local"`` (this process) or ``"ray"`` (Ray actors; needs the ``ray``
+    extra). The same seeds give the same episodes with either."""
+    workers: int = 1
+    """Env worker actors with ``executor="ray"``."""
+    ray_address: str | None = None
+    """Ray cluster address with ``executor="ray"`` (None: start a local Ray with this machine's CPUs)."""
 
     # -- bookkeeping --------------------------------------------------------------------------------
     seed: int = 0
@@ -140,6 +157,11 @@ class TrainConfig:
             raise ValueError(f"policy_mode must be 'shared' or 'per_role', got {self.policy_mode!r}")
         if self.old_logprobs not in ("recompute", "behaviour"):
             raise ValueError(f"old_logprobs must be 'recompute' or 'behaviour', got {self.old_logprobs!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.generator != "policy" and self.policy_mode != "shared":
+            raise ValueError(f"generator {self.generator!r} needs policy_mode 'shared' (one model is synced into it), "
+                             f"got {self.policy_mode!r}")
         if self.fanout is not None:
             object.__setattr__(self, "fanout", tuple(int(f) for f in self.fanout))
 
@@ -156,7 +178,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Fields as a dict (shallow: objects inside ``env_kwargs``, e.g. a verifier, are not copied)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("estimator_kwargs", "env_kwargs", "task_kwargs", "eval_task_kwargs"):
+        for key in ("estimator_kwargs", "env_kwargs", "task_kwargs", "eval_task_kwargs", "generator_kwargs"):
             d[key] = dict(d[key])
         if d["fanout"] is not None:
             d["fanout"] = list(d["fanout"])

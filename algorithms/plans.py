@@ -75,12 +75,17 @@ def env_info(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> EnvInf
 
 
 def make_runner(env_id: str, policies: Any, sampling: SamplingParams, env_kwargs: Mapping[str, Any] | None = None,
-                *, info: EnvInfo | None = None) -> Any:
-    """A ``RolloutRunner`` for ``env_id`` driving ``policies`` with ``sampling`` (progress bar off);
-    ``runner.plan_env_info`` holds the env's :class:`EnvInfo`."""
+                *, info: EnvInfo | None = None, executor: str = "local", workers: int = 1,
+                ray_address: str | None = None) -> Any:
+    """A ``RolloutRunner`` for ``env_id`` driving ``policies`` with ``sampling`` (progress bar off) on
+    ``executor`` (``"local"``, or ``"ray"`` with ``workers`` env actors on the cluster at
+    ``ray_address``); ``runner.plan_env_info`` holds the env's :class:`EnvInfo`."""
     from llm_marl_envs.rollout.runner import RolloutRunner
 
-    runner = RolloutRunner(env_id, policies, sampling, env_kwargs=dict(env_kwargs or {}), progress=False)
+    placement: dict[str, Any] = {}
+    if (executor, workers, ray_address) != ("local", 1, None):
+        placement = {"executor": executor, "workers": workers, "ray_address": ray_address}
+    runner = RolloutRunner(env_id, policies, sampling, env_kwargs=dict(env_kwargs or {}), progress=False, **placement)
     runner.plan_env_info = info or env_info(env_id, env_kwargs)
     return runner
 

@@ -17,6 +17,14 @@ Per iteration ``i``:
    reported apart under ``eval/*``), rewards, credit statistics; evaluate every ``eval_every``
    iterations (greedy accuracy, pass@k, pass@1); checkpoint.
 
+Versions and a separate generator: after every optimiser step of a policy the trainer bumps that
+policy's ``version`` (:class:`~algorithms.policies.TrainablePolicy`; the rollout runner copies it into
+each episode's ``policy_version``). With ``cfg.generator="vllm"`` (or ``"hf"``, or a ``generator=``
+object) rollouts come from a separate engine started from the trained weights; after each update the
+trainer loads the new weights into it (:func:`~algorithms.policies.sync_weights`, once per update:
+the weights between a multi-epoch update's steps are never generated from) and stamps its
+``version``. Log-probs for the loss are always recomputed by the trained model.
+
 Checkpoints hold the models, optimisers, critic, estimator state, RNG states, counters and history,
 so a run killed after iteration ``i`` and resumed continues with exactly the same numbers.
 Models stay in ``eval()`` mode (no dropout) during updates, as usual for LLM RL.
@@ -61,7 +69,15 @@ from .logprobs import completion_logprobs
 from .losses import LOSSES, loss_normalizer
 from .metrics_log import MetricsLogger, NoSignalWatch
 from .plans import PLANS, PlanSettings, env_info, make_runner, restart_counters
-from .policies import build_policy, build_slots, generators, unique_models
+from .policies import (
+    build_generator,
+    build_policy,
+    build_slots,
+    generators,
+    require_generator,
+    sync_weights,
+    unique_models,
+)
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
 
@@ -80,9 +96,13 @@ class Trainer:
 
     Args:
         cfg: the run configuration.
-        policy: an ``agents.hf.HFPolicy`` (shared, or per-role LoRA adapters with
-            ``policy_mode="per_role"``), a dict ``{role: policy}`` of separate policies, or ``None`` to
-            build one from ``cfg.backend`` / ``cfg.model``.
+        policy: a :class:`~algorithms.policies.TrainablePolicy` such as ``agents.hf.HFPolicy`` (shared,
+            or per-role LoRA adapters with ``policy_mode="per_role"``), a dict ``{role: policy}`` of
+            separate policies, or ``None`` to build one from ``cfg.backend`` / ``cfg.model``.
+        generator: a separate generator for the rollouts (a
+            :class:`~algorithms.policies.WeightSyncGenerator` such as ``agents.vllm.VLLMPolicy``, or
+            another trainable policy of the same architecture), synced after every update; ``None``:
+            ``cfg.generator`` decides (``"policy"``: the trained policy generates).
         train_tasks / eval_tasks: optional task lists or sources overriding ``cfg.tasks`` / ``cfg.eval_tasks``.
         callbacks: ``{"on_iteration_end": fn(trainer, record), "on_eval": ...}``.
     """
@@ -95,6 +115,7 @@ class Trainer:
         train_tasks: Any = None,
         eval_tasks: Any = None,
         callbacks: Mapping[str, Callback] | None = None,
+        generator: Any = None,
     ) -> None:
         self.learner = LEARNERS.get(cfg.learner)
         self.cfg = cfg = _apply_learner_defaults(cfg, self.learner.loss_kwargs)
@@ -120,14 +141,24 @@ class Trainer:
             policy = build_policy(cfg.backend, cfg.model)
         self.slots = build_slots(policy, self.roles, cfg.policy_mode)
         self.models = unique_models(self.slots)
+        # optimiser steps per trainable model (a policy trained before keeps counting from its version)
+        first_slot = {id(sl.model): sl for sl in reversed(list(self.slots.values()))}
+        self.versions = [int(first_slot[id(m)].generator.version) for m in self.models]
+        if generator is None and cfg.generator != "policy":
+            self._check_separate_generator(policy)
+            generator = build_generator(cfg.generator, policy, self.out_dir / "generator_init", **cfg.generator_kwargs)
+        elif generator is not None:
+            self._check_separate_generator(policy)
+            require_generator(generator)
+        self.generator = generator
         self.optimizers = [torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) for m in self.models]
         self.references = [_frozen_copy(m) for m in self.models] if cfg.kl_coef > 0 else None
         self.critic_kind = critic_kind(self.estimator, self.est_config)
         self.critic = self.critic_opt = None
         if self.critic_kind is not None:
             first = next(iter(self.slots.values()))
-            tokenizers = {id(getattr(s.generator, "tokenizer", None)) for s in self.slots.values()}
-            own = getattr(first.generator, "tokenizer", None) if len(tokenizers) > 1 else None  # P15
+            tokenizers = {id(s.generator.tokenizer) for s in self.slots.values()}
+            own = first.generator.tokenizer if len(tokenizers) > 1 else None  # P15
             self.critic = TextCritic(first.model, self.critic_kind, pad_id=first.pad_id, tokenizer=own)
             self.critic.to(_device(first.model))
             self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr)
@@ -135,7 +166,9 @@ class Trainer:
         # we pass (a fixed params.seed would reuse the same random stream for every call)
         self.sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                                        max_tokens=cfg.max_tokens)
-        self.runner = make_runner(cfg.env_id, generators(self.slots), self.sampling, cfg.env_kwargs, info=self.env)
+        self.runner = make_runner(cfg.env_id, self.generator if self.generator is not None else generators(self.slots),
+                                  self.sampling, cfg.env_kwargs, info=self.env, executor=cfg.executor,
+                                  workers=cfg.workers, ray_address=cfg.ray_address)
 
         self.iteration = 0
         self.estimator_state: dict[str, Any] = {}
@@ -144,13 +177,34 @@ class Trainer:
         self.metrics = MetricsLogger(self.out_dir, tensorboard=cfg.tensorboard)
         self.signal_watch = NoSignalWatch()
         if self._resuming:
-            self.load_checkpoint()
+            self.load_checkpoint()  # also syncs the restored weights into a separate generator
             _say(cfg, f"resuming {self.out_dir} at iteration {self.iteration}/{cfg.iterations} "
                       f"(checkpoint {self.checkpoint_path})")
         else:  # a fresh run: no stale checkpoint of an earlier run may stay behind
             self.checkpoint_path.unlink(missing_ok=True)
             self.metrics.rewrite([])
             (self.out_dir / "config.json").write_text(json.dumps(self.run_config, indent=2, default=repr))
+
+    def _check_separate_generator(self, policy: Any) -> None:
+        if isinstance(policy, Mapping) or self.cfg.policy_mode != "shared" or len(self.models) != 1:
+            raise ValueError(f"generator {self.cfg.generator!r}: a separate generator serves one shared policy "
+                             f"(policy_mode 'shared', one model); got policy_mode {self.cfg.policy_mode!r} with "
+                             f"{len(self.models)} model(s)")
+
+    @property
+    def policy_version(self) -> int:
+        """Optimiser steps taken by the (first) trained model: the ``version`` its rollouts carry."""
+        return self.versions[0]
+
+    def sync_generators(self) -> None:
+        """Stamp every generator with its model's ``version`` and load the trained weights into a
+        separate generator (:func:`~algorithms.policies.sync_weights`)."""
+        by_model = {id(m): v for m, v in zip(self.models, self.versions, strict=True)}
+        for slot in self.slots.values():
+            slot.generator.version = by_model[id(slot.model)]
+        if self.generator is not None:
+            sync_weights(self.generator, self.models[0])
+            self.generator.version = self.versions[0]
 
     @property
     def checkpoint_path(self) -> Path:
@@ -269,7 +323,11 @@ class Trainer:
                 if cfg.max_grad_norm > 0:
                     out["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
                 opt.step()
+                self.versions[m_index] += 1
                 out["loss/policy"] = total
+        if out:
+            self.sync_generators()
+            out["policy_version"] = max(self.versions)
         return out
 
     def _logprobs(self, batch: RolloutBatch, chunk: list[int], *, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -380,6 +438,7 @@ class Trainer:
             "history": self.history,
             "spent": self.spent,
             "rng": rng_state(),
+            "versions": list(self.versions),
         })
         self.checkpoint_iteration = self.iteration
         return path
@@ -402,7 +461,10 @@ class Trainer:
         self.estimator_state = state["estimator_state"]
         self.history = state["history"]
         self.spent = state["spent"]
+        # checkpoints from before versions were kept: one optimiser step per epoch and iteration
+        self.versions = list(state.get("versions", [self.iteration * self.cfg.ppo_epochs] * len(self.models)))
         set_rng_state(state["rng"])
+        self.sync_generators()
         self.metrics.rewrite(self.history)
         self.checkpoint_iteration = self.iteration
 
