@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("llm_marl_envs.rollout.cli", "run episodes of an env with a policy and write JSONL"),
     "train": ("algorithms.cli", "train agents with a credit-assignment learner"),
     "bench": ("algorithms.bench.cli", "run a benchmark (e.g. 'llm-marl bench credit --quick')"),
+    "serve": ("llm_marl_envs.serve.cli", "serve envs over HTTP/WebSocket in the shape of OpenEnv (extra 'serve')"),
     "view": ("llm_marl_envs.view.cli", "write a self-contained HTML view of episodes, trees, a training run or benchmark results"),
 }
 
