@@ -10,6 +10,8 @@ Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps na
 | ``tiny`` | ``HFPolicy`` over a fresh tiny random transformer (tests, demos) | ``agents.tiny`` |
 | ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
 | ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
+| ``router`` | ``RouterPolicy`` (several OpenAI-compatible servers: prefix affinity, least-loaded, failover) | ``agents.router`` |
+| ``ray_replicas`` | ``RayReplicaPolicy`` (policy replicas as Ray actors; needs the ``ray`` extra) | ``agents.ray_replicas`` |
 | ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (an entry point, imported when asked for) | ``algorithms.testbed`` |
 
 Backends of other packages arrive as entry points of the group ``llm_marl.backends`` (this
@@ -75,6 +77,18 @@ def _openai(**kwargs: Any) -> Any:
     return OpenAICompatPolicy(**kwargs)
 
 
+def _router(**kwargs: Any) -> Any:
+    from .router import RouterPolicy
+
+    return RouterPolicy(**kwargs)
+
+
+def _ray_replicas(**kwargs: Any) -> Any:
+    from .ray_replicas import RayReplicaPolicy
+
+    return RayReplicaPolicy(**kwargs)
+
+
 for _name, _cls in (("oracle", OracleAgent), ("fixed", FixedAgent), ("replay", ReplayAgent),
                     ("random", RandomAgent), ("function", FunctionAgent)):
     BACKENDS.register(_name, _cls)  # scripted agents are imported already: register the classes
@@ -82,6 +96,8 @@ BACKENDS.register("hf", _hf)
 BACKENDS.register("tiny", _tiny)
 BACKENDS.register("vllm", _vllm)
 BACKENDS.register("openai", _openai)
+BACKENDS.register("router", _router)
+BACKENDS.register("ray_replicas", _ray_replicas)
 
 __all__ = [
     "BACKENDS",

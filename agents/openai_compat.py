@@ -40,17 +40,31 @@ from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 from .chat import ActMixin, render_chat
 from .scripted import apply_stop_and_length
 
-__all__ = ["OpenAICompatError", "OpenAICompatPolicy", "is_loopback"]
+__all__ = ["OpenAICompatError", "OpenAICompatPolicy", "is_loopback", "request_jobs"]
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 class OpenAICompatError(RuntimeError):
-    """A request failed for good (after retries, or at once for client errors and garbage)."""
+    """A request failed for good (after retries, or at once for client errors and garbage).
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    ``retryable`` is true when the last failure was transient (connection error, timeout, HTTP 429
+    or 5xx), so another server may answer it; ``detail`` is that last failure in one line.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, retryable: bool = False,
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retryable = retryable
+        self.detail = detail or message
+
+
+def request_jobs(n_prompts: int, params: SamplingParams, n_per_request: bool = True) -> list[tuple[int, int | None, int]]:
+    """The HTTP requests a batch becomes, in output order: ``(prompt index, sample index or None, n)``."""
+    if n_per_request:
+        return [(i, None, params.n) for i in range(n_prompts)]
+    return [(i, j, 1) for i in range(n_prompts) for j in range(params.n)]
 
 
 def is_loopback(url: str) -> bool:
@@ -130,11 +144,8 @@ class OpenAICompatPolicy(ActMixin):
     def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None) -> list[Generation]:
         """``len(prompts) * params.n`` generations, prompt-major; requests run concurrently."""
         params = params or SamplingParams()
-        if self.n_per_request:
-            jobs = [(i, None, params.n) for i in range(len(prompts))]
-        else:
-            jobs = [(i, j, 1) for i in range(len(prompts)) for j in range(params.n)]
-        futures = [self._pool.submit(self._one, prompts[i], params, i, j, n) for i, j, n in jobs]
+        jobs = request_jobs(len(prompts), params, self.n_per_request)
+        futures = [self._pool.submit(self.complete, prompts[i], params, i, j, n) for i, j, n in jobs]
         out: list[Generation] = []
         for future in futures:
             out.extend(future.result())
@@ -187,7 +198,11 @@ class OpenAICompatPolicy(ActMixin):
         body.update(self.extra_body)
         return body
 
-    def _one(self, conversation: Conversation, params: SamplingParams, i: int, j: int | None, n: int) -> list[Generation]:
+    def complete(self, conversation: Conversation, params: SamplingParams, i: int, j: int | None, n: int
+                 ) -> list[Generation]:
+        """One HTTP request: ``n`` generations of ``conversation``, prompt ``i`` of its batch (sample ``j``
+        with ``n_per_request=False``); the seed sent depends on ``(params.seed, i, j)`` only, so any
+        server of one model gives the same answer. Retries as configured, then :class:`OpenAICompatError`."""
         path = "/chat/completions" if self.endpoint == "chat" else "/completions"
         data = self._post_or_get("POST", path, self._body(conversation, params, i, j, n))
         choices = data.get("choices")
@@ -263,7 +278,8 @@ class OpenAICompatPolicy(ActMixin):
             if not isinstance(data, dict):
                 raise OpenAICompatError(f"{method} {url} returned JSON that is not an object: {str(data)[:200]}")
             return data
-        raise OpenAICompatError(f"{method} {url} failed after {self.max_retries + 1} attempts; last error: {last_error}")
+        raise OpenAICompatError(f"{method} {url} failed after {self.max_retries + 1} attempts; last error: {last_error}",
+                                retryable=True, detail=last_error)
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         if attempt >= self.max_retries:

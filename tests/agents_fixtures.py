@@ -222,3 +222,44 @@ if __name__ == "__main__":
 
     if sys.argv[1:2] == ["vllm-checks"]:
         print("RESULT " + json.dumps(vllm_checks(sys.argv[2])), flush=True)
+
+
+# --------------------------------------------------------------------------- a server that can be killed mid-run
+class KillableStubServer(OpenAIStubServer):
+    """An :class:`OpenAIStubServer` that :meth:`kill` takes down like a crash: it stops accepting
+    connections and drops the requests in flight without answering them."""
+
+    def __init__(self, policies: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(policies, **kwargs)
+        self.killed = threading.Event()
+        self.answered = 0
+
+    def kill(self) -> None:
+        self.killed.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.killed.is_set():
+            super().__exit__(*exc)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        import socket
+
+        base = super()._handler()
+        stub = self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                if stub.killed.is_set():
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                super()._send(status, payload, headers)
+                with stub._lock:
+                    stub.answered += 1
+
+        return Handler

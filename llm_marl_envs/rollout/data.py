@@ -26,7 +26,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,9 @@ from ..types import Message, Task, Verdict
 
 @dataclass(frozen=True, eq=False)
 class _RecordMessage(Message):
-    """The ``Message`` that ``MessageRecord.message`` returns: equal to (and hashed like) the plain
-    ``Message`` with the same fields, and still callable as the old method was (deprecated)."""
+    """The ``Message`` a ``MessageRecord`` holds: equal to (and hashed like) the plain ``Message``
+    with the same fields. It exists only so that the old call ``record.message()`` (from when
+    ``message`` was a method) still works, with a ``DeprecationWarning``; drop it with that call."""
 
     def __call__(self) -> Message:
         warnings.warn("MessageRecord.message is a property: write record.message, not record.message()",
@@ -56,11 +57,16 @@ class _RecordMessage(Message):
         return hash(self._key())
 
 
-@dataclass
+@dataclass(init=False)
 class MessageRecord:
-    """One message of an episode (one decision) with the generation that produced it.
+    """One message of an episode (one decision): the ``Message`` itself and how it was made.
+
+    Built around ``llm_marl_envs.types.Message`` (``record.message``); ``agent``, ``role``,
+    ``content``, ``turn`` and ``context`` read through to it (setting one replaces the message). Construct from a message with
+    ``MessageRecord.of(message, stage, ...)``; the flat constructor below (the JSON fields) is kept.
 
     Attributes:
+        message: the env's ``Message`` (what ``reset(options={"prefix": [r.message for r in records]})`` replays).
         agent: the agent name, e.g. ``"thinker_0"``.
         role: its role, e.g. ``"thinker"``.
         content: the message text as the env recorded it (the generated text, cut at the env's
@@ -75,16 +81,93 @@ class MessageRecord:
         parent_id: the tree node it was generated under (``None`` outside trees).
     """
 
-    agent: str
-    role: str
-    content: str
-    turn: int
+    message: Message
     stage: int
-    context: str
-    conversation: list[dict[str, str]] = field(default_factory=list)
-    generation: Generation | None = None
-    node_id: str | None = None
-    parent_id: str | None = None
+    conversation: list[dict[str, str]]
+    generation: Generation | None
+    node_id: str | None
+    parent_id: str | None
+
+    def __init__(
+        self,
+        agent: str,
+        role: str,
+        content: str,
+        turn: int,
+        stage: int,
+        context: str,
+        conversation: list[dict[str, str]] | None = None,
+        generation: Generation | None = None,
+        node_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> None:
+        self._set(_RecordMessage(agent, role, content, turn, context), stage, conversation, generation, node_id, parent_id)
+
+    def _set(self, message: Message, stage: int, conversation: list[dict[str, str]] | None,
+             generation: Generation | None, node_id: str | None, parent_id: str | None) -> None:
+        self.message = message
+        self.stage = stage
+        self.conversation = [] if conversation is None else conversation
+        self.generation = generation
+        self.node_id = node_id
+        self.parent_id = parent_id
+
+    @classmethod
+    def of(
+        cls,
+        message: Message,
+        stage: int,
+        conversation: list[dict[str, str]] | None = None,
+        generation: Generation | None = None,
+        node_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> MessageRecord:
+        """The record of ``message`` (the one way a record is made from a ``Message``)."""
+        record = cls.__new__(cls)
+        if type(message) is not _RecordMessage:
+            message = _RecordMessage(message.agent, message.role, message.content, message.turn, message.context)
+        record._set(message, stage, conversation, generation, node_id, parent_id)
+        return record
+
+    @property
+    def agent(self) -> str:
+        return self.message.agent
+
+    @agent.setter
+    def agent(self, value: str) -> None:
+        self.message = replace(self.message, agent=value)
+
+    @property
+    def role(self) -> str:
+        return self.message.role
+
+    @role.setter
+    def role(self, value: str) -> None:
+        self.message = replace(self.message, role=value)
+
+    @property
+    def content(self) -> str:
+        return self.message.content
+
+    @content.setter
+    def content(self, value: str) -> None:
+        self.message = replace(self.message, content=value)
+
+    @property
+    def turn(self) -> int:
+        return self.message.turn
+
+    @turn.setter
+    def turn(self, value: int) -> None:
+        self.message = replace(self.message, turn=value)
+
+    @property
+    def context(self) -> str:
+        return self.message.context
+
+    @context.setter
+    def context(self, value: str) -> None:
+        self.message = replace(self.message, context=value)
 
     @property
     def token_ids(self) -> list[int]:
@@ -105,19 +188,20 @@ class MessageRecord:
         """Whether generation stopped at the token limit."""
         return self.generation is not None and self.generation.finish_reason == "length"
 
-    @property
-    def message(self) -> Message:
-        """The env's ``Message`` (what ``reset(options={"prefix": [r.message for r in records]})`` replays).
-
-        A property like the others; the old call ``record.message()`` still works, with a
-        ``DeprecationWarning``.
-        """
-        return _RecordMessage(self.agent, self.role, self.content, self.turn, self.context)
-
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["generation"] = None if self.generation is None else self.generation.to_dict()
-        return d
+        m = self.message
+        return {
+            "agent": m.agent,
+            "role": m.role,
+            "content": m.content,
+            "turn": m.turn,
+            "stage": self.stage,
+            "context": m.context,
+            "conversation": [dict(c) for c in self.conversation],
+            "generation": None if self.generation is None else self.generation.to_dict(),
+            "node_id": self.node_id,
+            "parent_id": self.parent_id,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MessageRecord:
@@ -148,6 +232,10 @@ class Episode:
         prefix_len: how many leading ``messages`` were replayed rather than generated.
         leaf_id: for tree episodes, the leaf node id.
         metadata: free-form extras.
+        policy_version: the version of the policy that generated it (the largest ``version``
+            attribute of the run's policies when the run started; 0 when they have none). A
+            trainer bumps its policy's ``version`` after every optimiser step, so off-policy
+            (stale) episodes can be told apart.
     """
 
     episode_id: str
@@ -165,6 +253,7 @@ class Episode:
     prefix_len: int = 0
     leaf_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    policy_version: int = 0
 
     @property
     def task_id(self) -> str:
@@ -196,6 +285,7 @@ class Episode:
             "prefix_len": self.prefix_len,
             "leaf_id": self.leaf_id,
             "metadata": dict(self.metadata),
+            "policy_version": self.policy_version,
         }
 
     @classmethod
@@ -216,6 +306,7 @@ class Episode:
             prefix_len=int(d.get("prefix_len", 0)),
             leaf_id=d.get("leaf_id"),
             metadata=dict(d.get("metadata") or {}),
+            policy_version=int(d.get("policy_version", 0)),
         )
 
 

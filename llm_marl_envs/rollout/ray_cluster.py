@@ -1,0 +1,122 @@
+"""Ray start-up for the Ray executor and verifier pools: lazy import, fail-fast addresses, quiet logs.
+
+``connect(address=None)`` starts Ray on this machine with its CPUs (``ray.init()``), or joins the
+cluster at ``address`` (``"HEAD:6379"``, ``"auto"``, ``"ray://HEAD:10001"``); an address that does
+not answer within ``timeout_s`` is one line (``RayAddressError``) instead of Ray's own minutes of
+retries. Ray is an optional extra: without it, ``require_ray()`` is one line naming
+``pip install 'llm-marl-envs[ray]'``. Nothing here imports Ray at module import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+INSTALL_HINT = "pip install 'llm-marl-envs[ray]'"
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class RayMissingError(ImportError, ValueError):
+    """Ray is not installed (a ``ValueError`` too, so the CLI prints it as one line)."""
+
+
+class RayAddressError(ConnectionError, ValueError):
+    """A Ray cluster address that is malformed or does not answer (one line in the CLI)."""
+
+
+def require_ray() -> Any:
+    """Import and return the ``ray`` module, or raise ``RayMissingError`` naming the extra."""
+    try:
+        import ray
+    except ImportError:
+        raise RayMissingError(f"the Ray executor needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` / ``"ray://host:port"`` -> ``(host, port)``; Ray Client's default port is 10001."""
+    rest = address.strip()
+    client = rest.startswith("ray://")
+    if client:
+        rest = rest[len("ray://"):]
+    host, sep, port = rest.rpartition(":")
+    if not sep:
+        host, port = rest, "10001" if client else "6379"
+    host = host.strip("[]")  # [::1]:6379
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayAddressError(f"ray address {address!r} is not HOST:PORT (e.g. 10.0.0.1:6379)")
+    return host, int(port)
+
+
+def check_address(address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Raise ``RayAddressError`` unless something accepts TCP connections at ``address`` within ``timeout_s``."""
+    host, port = split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        reason = f"no answer within {timeout_s:g}s" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__).lower()
+        raise RayAddressError(
+            f"ray address {address!r} does not answer ({reason}): start the head with "
+            f"'ray start --head --port {port}', or leave the address unset to run Ray on this machine"
+        ) from None
+
+
+def _token_auth_if_available() -> None:
+    """Send this machine's Ray token (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN``) to an explicit address
+    when ``RAY_AUTH_MODE`` is unset, as Ray does for a cluster it finds by itself: ``ray start --head``
+    turns token authentication on whenever a token exists, and a driver without it is refused."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication import authentication_token_setup as auth
+    except ImportError:  # a Ray without token authentication
+        return
+    log = logging.getLogger(auth.__name__)
+    level = log.level
+    log.setLevel(logging.ERROR)  # not Ray's "token authentication is enabled" warning on every run
+    try:
+        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    except Exception:  # noqa: BLE001 - then Ray's own error says what is missing
+        pass
+    finally:
+        log.setLevel(level)
+
+
+def connect(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    object_store_memory: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    quiet: bool = True,
+) -> Any:
+    """Make sure this process is connected to Ray and return the ``ray`` module.
+
+    ``address=None`` (and no ``RAY_ADDRESS`` in the environment) starts a private Ray on this
+    machine with ``num_cpus`` (default: all of its CPUs); otherwise joins the running cluster at
+    ``address`` after checking within ``timeout_s`` that it answers (with this machine's Ray
+    token, if it has one and ``RAY_AUTH_MODE`` is unset). Already connected: reused
+    as is. ``quiet`` keeps Ray's logs to errors and does not forward actors' stdout/stderr.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.INFO,
+                              "log_to_driver": not quiet, "configure_logging": True}
+    if address is None or address == "local":
+        kwargs.update(include_dashboard=False, num_cpus=num_cpus or os.cpu_count() or 1)
+        if object_store_memory:
+            kwargs["object_store_memory"] = int(object_store_memory)
+        address = None
+    elif address != "auto":
+        check_address(address, timeout_s)
+        _token_auth_if_available()
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as e:  # "auto" with no running cluster, or a port that is not Ray's
+        raise RayAddressError(f"ray address {address!r}: {str(e).splitlines()[0]}") from None
+    return ray
