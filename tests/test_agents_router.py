@@ -94,7 +94,7 @@ def test_prefix_affinity_keeps_a_conversation_on_its_server(echo_servers):
             out = router.generate(later[::-1], SamplingParams())  # another order, other load: still pinned
             assert [g.text for g in out] == [f"echo: follow-up {turn} of {k}" for k in range(6)][::-1]
         assert [router.server_for(c) for c in first] == pinned
-    for k, c in enumerate(first):
+    for k in range(len(first)):
         assert served_by(echo_servers, f"task {k}") == [urls.index(pinned[k])]
         assert len([r for r in echo_servers[urls.index(pinned[k])].requests
                     if r["messages"][1]["content"] == f"task {k}"]) == 4
