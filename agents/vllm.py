@@ -46,7 +46,7 @@ from llm_marl_envs.policy import Conversation, Generation, SamplingParams
 from .chat import ActMixin, render_chat
 from .hf import request_seed, tokens_within
 
-__all__ = ["VLLMPolicy", "vllm_available"]
+__all__ = ["VLLMPolicy", "vllm_available", "weights_payload"]
 
 
 def vllm_available() -> tuple[bool, str]:
@@ -56,6 +56,27 @@ def vllm_available() -> tuple[bool, str]:
     except Exception as exc:  # ImportError, or a broken install raising at import time
         return False, f"vllm does not import: {type(exc).__name__}: {exc}"
     return True, str(getattr(vllm, "__version__", "?"))
+
+
+def weights_payload(state_dict: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[bytes, int]:
+    """``(safetensors bytes, tensor count)`` of transformers-named weights, moved to CPU, for the
+    engine's workers. Tensors that share memory (tied embeddings: ``lm_head.weight`` is
+    ``model.embed_tokens.weight`` in ``state_dict()``) are sent once, under the embedding's name: safetensors
+    refuses shared tensors, and vLLM ties the head to the embedding itself."""
+    from safetensors.torch import save
+
+    items = list(state_dict.items() if isinstance(state_dict, Mapping) else state_dict)
+    items.sort(key=lambda item: item[0].startswith("lm_head"))  # stable: a tied head never hides the embedding
+    weights: dict[str, Any] = {}
+    seen: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
+    for name, tensor in items:
+        t = tensor.detach()
+        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()))
+        if t.numel() and key in seen:
+            continue
+        seen.add(key)
+        weights[name] = t.to("cpu").contiguous()
+    return save(weights), len(weights)
 
 
 def _on_cpu() -> bool:
@@ -167,13 +188,10 @@ class VLLMPolicy(ActMixin):
 
         Tensors are moved to CPU before being sent to the workers. The prefix cache is reset.
         """
-        items = state_dict.items() if isinstance(state_dict, Mapping) else state_dict
-        from safetensors.torch import save
-
-        weights = {name: tensor.detach().to("cpu").contiguous() for name, tensor in items}
-        counts = self.llm.collective_rpc("llm_marl_load_weights", args=(save(weights),))
+        payload, n = weights_payload(state_dict)
+        counts = self.llm.collective_rpc("llm_marl_load_weights", args=(payload,))
         self.llm.reset_prefix_cache()
-        return int(counts[0]) if counts else len(weights)
+        return int(counts[0]) if counts else n
 
     def load_weights(self, path: str | Path) -> int:
         """:meth:`update_weights` from a ``save_pretrained`` directory or a ``.safetensors`` file."""

@@ -68,3 +68,22 @@ def test_vllm_update_weights_and_reload(checks):
     assert checks["perturbed_text"] != checks["greedy_text"]
     assert checks["restored_text"] == checks["greedy_text"]
 
+
+
+def test_weights_payload_sends_tied_embeddings_once():
+    """``state_dict()`` of a tied model holds the embedding twice (shared memory), which safetensors
+    refuses: update_weights failed on SmolLM2 and every tied tiny model before this."""
+    from safetensors.torch import load
+
+    from agents.tiny import build_tiny_model, build_tiny_tokenizer
+    from agents.vllm import weights_payload
+
+    model = build_tiny_model(build_tiny_tokenizer(), hidden_size=32, num_layers=1, num_heads=2)
+    state = model.state_dict()
+    assert state["lm_head.weight"].data_ptr() == state["model.embed_tokens.weight"].data_ptr()
+    payload, n = weights_payload(state)
+    back = load(payload)
+    assert n == len(state) - 1 == len(back) and "lm_head.weight" not in back
+    assert all(bool((back[k] == state[k]).all()) for k in back)
+    reordered = [("lm_head.weight", state["lm_head.weight"])] + [(k, v) for k, v in state.items() if k != "lm_head.weight"]
+    assert "model.embed_tokens.weight" in load(weights_payload(reordered)[0])
