@@ -80,3 +80,16 @@ def test_killed_worker_loses_no_episode_and_counts_none_twice(ray_cluster):
     assert [e.episode_id for e in episodes] == [e.episode_id for e in expected]
     assert _dump(episodes) == _dump(expected)
     assert runner.last_stats.episodes == len(expected)
+
+
+def test_rollout_cli_with_ray_executor_matches_local(ray_cluster, tmp_path):
+    """``llm-marl rollout --executor ray --workers 2`` writes the same episodes as the local executor."""
+    from llm_marl_envs.cli import main
+
+    outs = {}
+    for kind in ("local", "ray"):
+        out = tmp_path / f"{kind}.jsonl"
+        assert main(["rollout", ENV, "--policy", "random", "--tasks", "3", "--n", "2", "--seed", "4",
+                     "--executor", kind, "--workers", "2" if kind == "ray" else "1", "--out", str(out), "--no-progress"]) == 0
+        outs[kind] = [line for line in out.read_text().splitlines() if '"episode_id"' in line]
+    assert outs["ray"] == outs["local"] and len(outs["local"]) == 6

@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="-",
                         help="JSONL output path, relative to the current directory; '-': a summary only, "
                              "on stdout (default: %(default)s)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the envs run: in this process, or Ray env worker actors (extra 'ray') (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, help="env worker actors with --executor ray (default: %(default)s)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join, e.g. HEAD:6379 (default: start Ray on this machine)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar (default: shown on stderr once a run lasts 2 s)")
 
@@ -87,7 +92,15 @@ def run(args: argparse.Namespace) -> int:
         kwargs.setdefault("tasks", tasks)
     policy = make_policy(args.policy, **kwargs)
     params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens)
-    runner = RolloutRunner(args.env_id, policy, params, env_kwargs=env_kwargs, progress=not args.no_progress and None)
+    runner = RolloutRunner(args.env_id, policy, params, env_kwargs=env_kwargs, progress=not args.no_progress and None,
+                           executor=args.executor, workers=args.workers, ray_address=args.ray_address)
+    try:
+        return _play(args, runner, tasks, out, replaced)
+    finally:
+        runner.close()
+
+
+def _play(args: argparse.Namespace, runner: Any, tasks: list[Any], out: Path | None, replaced: bool) -> int:
     if args.fanout:
         fanout = [int(x) for x in args.fanout.split(",") if x.strip()]
         items: list[Any] = runner.run_trees(tasks, fanout, seed=args.seed, ablate=args.ablate)
