@@ -11,7 +11,6 @@ Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps na
 | ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
 | ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
 | ``router`` | ``RouterPolicy`` (several OpenAI-compatible servers: prefix affinity, least-loaded, failover) | ``agents.router`` |
-| ``ray_replicas`` | ``RayReplicaPolicy`` (policy replicas as Ray actors; needs the ``ray`` extra) | ``agents.ray_replicas`` |
 | ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (an entry point, imported when asked for) | ``algorithms.testbed`` |
 
 Backends of other packages arrive as entry points of the group ``llm_marl.backends`` (this
@@ -83,12 +82,6 @@ def _router(**kwargs: Any) -> Any:
     return RouterPolicy(**kwargs)
 
 
-def _ray_replicas(**kwargs: Any) -> Any:
-    from .ray_replicas import RayReplicaPolicy
-
-    return RayReplicaPolicy(**kwargs)
-
-
 for _name, _cls in (("oracle", OracleAgent), ("fixed", FixedAgent), ("replay", ReplayAgent),
                     ("random", RandomAgent), ("function", FunctionAgent)):
     BACKENDS.register(_name, _cls)  # scripted agents are imported already: register the classes
@@ -97,7 +90,6 @@ BACKENDS.register("tiny", _tiny)
 BACKENDS.register("vllm", _vllm)
 BACKENDS.register("openai", _openai)
 BACKENDS.register("router", _router)
-BACKENDS.register("ray_replicas", _ray_replicas)
 
 __all__ = [
     "BACKENDS",
