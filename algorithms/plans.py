@@ -82,10 +82,8 @@ def make_runner(env_id: str, policies: Any, sampling: SamplingParams, env_kwargs
     ``ray_address``); ``runner.plan_env_info`` holds the env's :class:`EnvInfo`."""
     from llm_marl_envs.rollout.runner import RolloutRunner
 
-    placement: dict[str, Any] = {}
-    if (executor, workers, ray_address) != ("local", 1, None):
-        placement = {"executor": executor, "workers": workers, "ray_address": ray_address}
-    runner = RolloutRunner(env_id, policies, sampling, env_kwargs=dict(env_kwargs or {}), progress=False, **placement)
+    runner = RolloutRunner(env_id, policies, sampling, env_kwargs=dict(env_kwargs or {}), progress=False,
+                           executor=executor, workers=workers, ray_address=ray_address)
     runner.plan_env_info = info or env_info(env_id, env_kwargs)
     return runner
 
