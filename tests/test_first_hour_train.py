@@ -184,8 +184,9 @@ def test_checkpoints_default_to_every_ten_iterations_and_keep_one(tmp_path):
 # ------------------------------------------------------------------ Ctrl-C: one line, then resume
 def test_ctrl_c_prints_one_line_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "llm_marl_envs.cli", "train", "--learner", "grpo", "--iterations", "500",
+    cmd = [sys.executable, "-m", "llm_marl_envs.cli", "train", "--learner", "grpo", "--iterations", "100000",
            "--save-every", "1", "--out-dir", str(out), "--progress", "false", *TINY_TRAIN]
+    # far more iterations than can finish before the interrupt (500 tiny ones finished first under load in CI)
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
