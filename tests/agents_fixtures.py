@@ -154,14 +154,34 @@ class OpenAIStubServer:
 
 # --------------------------------------------------------------------------- vLLM (own virtual environment)
 def find_vllm_python() -> str | None:
-    """A Python that imports vllm: ``$LLM_MARL_VLLM_PYTHON``, else ``/work/vllm-venv/bin/python``."""
+    """A Python that imports vllm: ``$LLM_MARL_VLLM_PYTHON``, else ``venv-vllm/bin/python`` (what
+    ``scripts/setup_vllm.sh`` builds), else ``/work/vllm-venv/bin/python``; ``None`` when none exists."""
     import os
     from pathlib import Path
 
-    for candidate in (os.environ.get("LLM_MARL_VLLM_PYTHON"), "/work/vllm-venv/bin/python"):
+    root = Path(__file__).resolve().parents[1]
+    for candidate in (os.environ.get("LLM_MARL_VLLM_PYTHON"), str(root / "venv-vllm" / "bin" / "python"),
+                      "/work/vllm-venv/bin/python"):
         if candidate and Path(candidate).exists():
             return candidate
     return None
+
+
+def run_vllm_child(python: str, args: list[str], tmp_dir: str) -> dict:
+    """Run ``python *args`` in the repository root with the vLLM environment and return the JSON
+    object its ``RESULT `` line carries (the test fails with the child's stderr otherwise)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    proc = subprocess.run([python, *args], cwd=Path(__file__).resolve().parents[1], env=vllm_env(tmp_dir),
+                          capture_output=True, text=True, timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    pytest.fail(f"vLLM child failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
 def vllm_env(tmp_dir: str) -> dict[str, str]:

@@ -4,14 +4,12 @@ vLLM virtual environment (``$LLM_MARL_VLLM_PYTHON`` or ``/work/vllm-venv/bin/pyt
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from agents.vllm import VLLMPolicy, vllm_available
-from tests.agents_fixtures import find_vllm_python, vllm_checks, vllm_env
+from tests.agents_fixtures import find_vllm_python, run_vllm_child, vllm_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE_OK, HERE_REASON = vllm_available()
@@ -34,13 +32,8 @@ def checks(tmp_path_factory):
     python = find_vllm_python()
     if python is None:
         pytest.skip(f"{HERE_REASON}; no vLLM virtual environment found (set LLM_MARL_VLLM_PYTHON)")
-    tmp = str(tmp_path_factory.mktemp("vllm"))
-    proc = subprocess.run([python, "-m", "tests.agents_fixtures", "vllm-checks", model_dir], cwd=ROOT,
-                          env=vllm_env(tmp), capture_output=True, text=True, timeout=900)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    pytest.fail(f"vLLM child failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    return run_vllm_child(python, ["-m", "tests.agents_fixtures", "vllm-checks", model_dir],
+                          str(tmp_path_factory.mktemp("vllm")))
 
 
 @pytest.mark.slow

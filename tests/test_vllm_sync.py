@@ -9,8 +9,6 @@ a child process running this file, and skips with the reason where there is none
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +21,7 @@ if str(ROOT) not in sys.path:  # the child process runs this file directly
 from agents.hf import HFPolicy  # noqa: E402
 from agents.tiny import build_tiny_model, build_tiny_tokenizer  # noqa: E402
 from llm_marl_envs.policy import SamplingParams  # noqa: E402
+from tests.agents_fixtures import find_vllm_python, run_vllm_child  # noqa: E402
 from tests.test_alg_trainer import DIGIT_TASKS, digit_config, digit_trainer  # noqa: E402
 
 PROMPTS = [[{"role": "user", "content": f"say digits {i}"}] for i in range(6)]
@@ -89,17 +88,6 @@ def test_resume_syncs_the_restored_weights_into_the_generator(tmp_path):
 
 
 # ---------------------------------------------------------------------- vLLM generating (slow)
-def find_vllm_python() -> str | None:
-    """``$LLM_MARL_VLLM_PYTHON``, else ``venv-vllm/bin/python`` (scripts/setup_vllm.sh), else the
-    fixtures' default; None when none exists."""
-    from tests.agents_fixtures import find_vllm_python as fixtures_default
-
-    for candidate in (os.environ.get("LLM_MARL_VLLM_PYTHON"), str(ROOT / "venv-vllm" / "bin" / "python")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return fixtures_default()
-
-
 def vllm_training_facts(out_dir: str) -> dict:
     """Train one GRPO iteration with VLLMPolicy generating (a tiny model vLLM accepts: head size 32);
     report what the test checks, as plain data."""
@@ -145,15 +133,7 @@ def vllm_facts(tmp_path_factory):
     python = find_vllm_python()
     if python is None:
         pytest.skip(f"{reason}; no vLLM virtual environment (run: bash scripts/setup_vllm.sh, or set LLM_MARL_VLLM_PYTHON)")
-    from tests.agents_fixtures import vllm_env
-
-    tmp = tmp_path_factory.mktemp("vllm_tmp")
-    proc = subprocess.run([python, str(Path(__file__).resolve()), str(out)], cwd=ROOT, env=vllm_env(str(tmp)),
-                          capture_output=True, text=True, timeout=900)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    pytest.fail(f"vLLM child failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    return run_vllm_child(python, [str(Path(__file__).resolve()), str(out)], str(tmp_path_factory.mktemp("vllm_tmp")))
 
 
 @pytest.mark.slow
