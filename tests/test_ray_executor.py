@@ -93,3 +93,44 @@ def test_rollout_cli_with_ray_executor_matches_local(ray_cluster, tmp_path):
                      "--executor", kind, "--workers", "2" if kind == "ray" else "1", "--out", str(out), "--no-progress"]) == 0
         outs[kind] = [line for line in out.read_text().splitlines() if '"episode_id"' in line]
     assert outs["ray"] == outs["local"] and len(outs["local"]) == 6
+
+
+def test_verifier_pool_on_ray_actors_gives_the_local_verdicts(ray_cluster):
+    """``RayVerifierPool`` splits a batch over actors and returns the local verifier's verdicts, in order."""
+    from llm_marl_envs.rollout.ray_verifiers import RayVerifierPool
+    from llm_marl_envs.verifiers import get_verifier
+
+    source = make(ENV, tasks="arith").unwrapped.task_source
+    tasks = [source[i] for i in range(6)]
+    responses = [f"\\boxed{{{t.answer}}}" if i % 2 else "\\boxed{-1}" for i, t in enumerate(tasks)]
+    pool = RayVerifierPool("math", actors=2)
+    try:
+        remote = pool.verify_many(responses, tasks)
+    finally:
+        pool.shutdown()
+    local = get_verifier("math").verify_many(responses, tasks)
+    assert [v.to_dict() for v in remote] == [v.to_dict() for v in local]
+    assert [v.correct for v in remote] == [bool(i % 2) for i in range(6)]
+
+
+def test_an_address_that_does_not_answer_is_one_line_and_fast():
+    import socket
+    import time
+
+    from llm_marl_envs.rollout.ray_cluster import RayAddressError, check_address
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    with pytest.raises(RayAddressError) as err:
+        check_address(f"127.0.0.1:{port}", timeout_s=1.0)
+    assert time.perf_counter() - start < 5 and "\n" not in str(err.value) and str(port) in str(err.value)
+
+
+def test_asking_for_another_cluster_while_connected_is_refused(ray_cluster):
+    from llm_marl_envs.rollout.ray_cluster import RayAddressError, connect
+
+    with pytest.raises(RayAddressError, match="already connected"):
+        connect("127.0.0.1:1")
+    assert connect() is ray_cluster  # no address: the connected Ray is reused

@@ -10,6 +10,7 @@ retries. Ray is an optional extra: without it, ``require_ray()`` is one line nam
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from typing import Any
@@ -33,6 +34,13 @@ def require_ray() -> Any:
     except ImportError:
         raise RayMissingError(f"the Ray executor needs Ray, which is not installed: {INSTALL_HINT}") from None
     return ray
+
+
+def cpus_per_actor(ray: Any, actors: int) -> float:
+    """CPUs each of ``actors`` actors reserves: 1, or less when the cluster has fewer CPUs than
+    actors (so that no actor waits for resources)."""
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    return min(1.0, math.floor(100 * total / actors) / 100) or 0.01
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -99,12 +107,17 @@ def connect(
     machine with ``num_cpus`` (default: all of its CPUs); otherwise joins the running cluster at
     ``address`` after checking within ``timeout_s`` that it answers (with this machine's Ray
     token, if it has one and ``RAY_AUTH_MODE`` is unset). Already connected: reused
-    as is. ``quiet`` keeps Ray's logs to errors and does not forward actors' stdout/stderr.
+    as is, unless ``address`` names another cluster (``RayAddressError``). ``quiet`` keeps Ray's logs to errors and does not forward actors' stdout/stderr.
     """
     ray = require_ray()
-    if ray.is_initialized():
-        return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address not in (None, "local", "auto") and not address.startswith("ray://") \
+                and split_address(address)[1] != split_address(current)[1]:
+            raise RayAddressError(f"ray address {address!r}: this process is already connected to the Ray "
+                                  f"cluster at {current}; call ray.shutdown() first")
+        return ray
     kwargs: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.INFO,
                               "log_to_driver": not quiet, "configure_logging": True}
     if address is None or address == "local":

@@ -19,13 +19,12 @@ the same) and the interrupted call is repeated: no episode is lost and none fini
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..types import Task
-from .ray_cluster import DEFAULT_TIMEOUT_S, connect
+from .ray_cluster import DEFAULT_TIMEOUT_S, connect, cpus_per_actor
 from .worker import EnvInfo, EnvWorker, EpisodeSpec, Finished, Opened, PendingDecision, WorkerStats
 
 
@@ -85,8 +84,7 @@ class RayExecutor:
         self._task_error = RayTaskError
         self.env_id, self.env_kwargs = env, dict(env_kwargs or {})
         if cpus_per_worker is None:
-            total = float(ray.cluster_resources().get("CPU", 1.0))
-            cpus_per_worker = min(1.0, math.floor(100 * total / workers) / 100) or 0.01
+            cpus_per_worker = cpus_per_actor(ray, workers)
         self._actor_cls = ray.remote(num_cpus=cpus_per_worker, max_restarts=0, max_task_retries=0,
                                      scheduling_strategy="SPREAD")(ActorEnvWorker)
         self._actors: list[Any] = [self._new_actor() for _ in range(workers)]

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..types import Task, Verdict
 from .ray_cluster import DEFAULT_TIMEOUT_S, connect
+from .ray_cluster import cpus_per_actor as default_cpus
 
 
 class VerifierActor:
@@ -88,8 +89,7 @@ class RayVerifierPool:
         ray = connect(address, timeout_s=timeout_s)
         self.kind = kind
         if cpus_per_actor is None:
-            total = float(ray.cluster_resources().get("CPU", 1.0))
-            cpus_per_actor = min(1.0, int(100 * total / actors) / 100) or 0.01
+            cpus_per_actor = default_cpus(ray, actors)
         self._options = {"num_cpus": cpus_per_actor, "max_restarts": 0, "scheduling_strategy": "SPREAD"}
         self._args = (kind, sandbox_workers)
         self._actors = [self._new_actor() for _ in range(actors)]
