@@ -57,6 +57,20 @@ class _RecordMessage(Message):
         return hash(self._key())
 
 
+class _MessageField:
+    """A ``MessageRecord`` attribute that reads ``record.message.<name>``; setting it replaces the
+    (frozen) message with one that has the new value."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, record: Any, owner: type | None = None) -> Any:
+        return self if record is None else getattr(record.message, self.name)
+
+    def __set__(self, record: Any, value: Any) -> None:
+        record.message = replace(record.message, **{self.name: value})
+
+
 @dataclass(init=False)
 class MessageRecord:
     """One message of an episode (one decision): the ``Message`` itself and how it was made.
@@ -129,45 +143,12 @@ class MessageRecord:
         record._set(message, stage, conversation, generation, node_id, parent_id)
         return record
 
-    @property
-    def agent(self) -> str:
-        return self.message.agent
-
-    @agent.setter
-    def agent(self, value: str) -> None:
-        self.message = replace(self.message, agent=value)
-
-    @property
-    def role(self) -> str:
-        return self.message.role
-
-    @role.setter
-    def role(self, value: str) -> None:
-        self.message = replace(self.message, role=value)
-
-    @property
-    def content(self) -> str:
-        return self.message.content
-
-    @content.setter
-    def content(self, value: str) -> None:
-        self.message = replace(self.message, content=value)
-
-    @property
-    def turn(self) -> int:
-        return self.message.turn
-
-    @turn.setter
-    def turn(self, value: int) -> None:
-        self.message = replace(self.message, turn=value)
-
-    @property
-    def context(self) -> str:
-        return self.message.context
-
-    @context.setter
-    def context(self, value: str) -> None:
-        self.message = replace(self.message, context=value)
+    # the Message's fields, read through to it (setting one replaces the message)
+    agent = _MessageField()
+    role = _MessageField()
+    content = _MessageField()
+    turn = _MessageField()
+    context = _MessageField()
 
     @property
     def token_ids(self) -> list[int]:
