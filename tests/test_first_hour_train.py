@@ -186,9 +186,11 @@ def test_ctrl_c_prints_one_line_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "llm_marl_envs.cli", "train", "--learner", "grpo", "--iterations", "100000",
            "--save-every", "1", "--out-dir", str(out), "--progress", "false", *TINY_TRAIN]
-    # far more iterations than can finish before the interrupt (500 tiny ones finished first under load in CI)
+    # The child gets SIGINT's default disposition, as a terminal's foreground job has: a test run launched
+    # in the background by a non-interactive shell inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler (seen: the interrupt was ignored and the run went on to its end).
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 300
         while not (out / "checkpoint" / "state.pt").exists() and time.time() < deadline and child.poll() is None:
