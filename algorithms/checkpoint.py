@@ -6,7 +6,7 @@ killed mid-write keeps its previous checkpoint; only the latest one is kept (kee
 A run directory's ``config.json`` (and the ``"config"`` entry of its checkpoint) records the run's
 effective configuration. :func:`config_differences` compares it with a requested one, ignoring the
 fields that do not change what is computed (:data:`RESUME_NEUTRAL`: extending ``iterations``,
-display and checkpoint cadence), so the trainer can refuse to resume a different run.
+display and checkpoint cadence, the executor, its workers and Ray address), so the trainer can refuse to resume a different run.
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ def load_state(path: str | Path) -> dict[str, Any]:
     return torch.load(Path(path), weights_only=False)
 
 
-RESUME_NEUTRAL = frozenset({"iterations", "resume", "out_dir", "save_every", "progress", "tensorboard"})
-"""Config fields a resumed run may change: they do not alter any number the run computes."""
+RESUME_NEUTRAL = frozenset({"iterations", "resume", "out_dir", "save_every", "progress", "tensorboard",
+                            "executor", "workers", "ray_address"})
+"""Config fields a resumed run may change: they do not alter any number the run computes (where the env
+workers run included: the same seeds give byte-identical episodes with the local and the Ray executor,
+on any number of workers and any cluster)."""
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
