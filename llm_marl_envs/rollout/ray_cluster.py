@@ -3,7 +3,8 @@
 ``connect(address=None)`` starts Ray on this machine with its CPUs (``ray.init()``), or joins the
 cluster at ``address`` (``"HEAD:6379"``, ``"auto"``, ``"ray://HEAD:10001"``); an address that does
 not answer within ``timeout_s`` is one line (``RayAddressError``) instead of Ray's own minutes of
-retries. Ray is an optional extra: without it, ``require_ray()`` is one line naming
+retries (checked: a TCP connection, then gRPC's HTTP/2 handshake, so a port where something else
+listens is refused too). Ray is an optional extra: without it, ``require_ray()`` is one line naming
 ``pip install 'llm-marl-envs[ray]'``. Nothing here imports Ray at module import time.
 """
 
@@ -58,18 +59,43 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+_H2_SETTINGS = 0x04
+
+
 def check_address(address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-    """Raise ``RayAddressError`` unless something accepts TCP connections at ``address`` within ``timeout_s``."""
+    """Raise ``RayAddressError`` unless a gRPC server (Ray's GCS, or its client server for ``ray://``)
+    answers at ``address`` within ``timeout_s``.
+
+    Two steps, both bounded by ``timeout_s``: a TCP connection, then the HTTP/2 handshake gRPC speaks
+    (our preface, the server's SETTINGS frame). The second step catches a port where something
+    listens that is not Ray (``ray.init`` would otherwise retry it for minutes). With ``RAY_USE_TLS``
+    set the GCS speaks TLS first, and only the TCP step is checked."""
     host, port = split_address(address)
+    hint = (f"start the head with 'ray start --head --port {port}', or leave the address unset to run Ray "
+            "on this machine")
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
+        sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as e:
         reason = f"no answer within {timeout_s:g}s" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__).lower()
-        raise RayAddressError(
-            f"ray address {address!r} does not answer ({reason}): start the head with "
-            f"'ray start --head --port {port}', or leave the address unset to run Ray on this machine"
-        ) from None
+        raise RayAddressError(f"ray address {address!r} does not answer ({reason}): {hint}") from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return
+        header = b""
+        try:
+            sock.settimeout(timeout_s)
+            sock.sendall(_H2_PREFACE)
+            while len(header) < 9:
+                chunk = sock.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+        except OSError:  # silent until the deadline, or reset
+            pass
+    if len(header) < 9 or header[3] != _H2_SETTINGS:
+        raise RayAddressError(f"ray address {address!r} accepts connections but no Ray cluster answers there (no "
+                              f"gRPC handshake within {timeout_s:g}s): {hint}")
 
 
 def _token_auth_if_available() -> None:
