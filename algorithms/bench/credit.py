@@ -16,6 +16,12 @@ iterations on tasks disjoint from every training task (checked:
 numbers are those of the last iteration. After training, the credit diagnostics are measured on the
 credits the run trained on in its last iteration (:mod:`algorithms.bench.diagnose`).
 
+Where the env workers run is the trainer's choice (``TrainConfig.executor``/``workers``/``ray_address``, the
+path ``llm-marl train`` takes): ``executor="ray"`` spreads every rollout of the run (training, held-out
+evaluation, diagnostic replays) over ``workers`` Ray actors. It changes no number (the same seeds give
+byte-identical episodes), so it is not part of the preset and a folder run with one executor resumes with the
+other.
+
 Outputs in ``out_dir``: ``results.json`` (every number, wall times included), ``results.md`` (the table)
 and PNG plots. The folder is also the resume state: re-running the same command after an interruption
 keeps the finished runs and does only the rest (``results.json`` says ``"partial": true`` until all are
@@ -31,7 +37,7 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,9 @@ from .report import (
 )
 
 Log = Callable[[str], None]
+
+EXECUTOR_FIELDS = ("executor", "workers", "ray_address")
+"""The :class:`algorithms.TrainConfig` fields saying where the env workers run (no number depends on them)."""
 
 
 class ResultsFolderError(ValueError):
@@ -171,10 +180,17 @@ def _eval_point(record: dict[str, Any], k: int) -> dict[str, Any]:
     }
 
 
-def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_dir: Path):
+def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_dir: Path,
+                 executor: Mapping[str, Any] | None = None):
     """The :class:`algorithms.TrainConfig` of one run; only ``learner`` (with its
-    ``preset.learner_options``) and ``seed`` differ between runs."""
+    ``preset.learner_options``) and ``seed`` differ between runs. ``executor``: values of
+    :data:`EXECUTOR_FIELDS` (default: the local executor)."""
     from algorithms import TrainConfig
+
+    placement = dict(executor or {})
+    unknown = sorted(set(placement) - set(EXECUTOR_FIELDS))
+    if unknown:
+        raise TypeError(f"executor settings are {', '.join(EXECUTOR_FIELDS)}; got {', '.join(unknown)}")
 
     return TrainConfig(
         learner=learner, env_id=env_id, env_kwargs=dict(preset.env_kwargs), tasks=preset.tasks,
@@ -183,31 +199,36 @@ def train_config(preset: BenchPreset, env_id: str, learner: str, seed: int, out_
         temperature=preset.temperature, max_tokens=preset.max_tokens, lr=preset.lr, ppo_epochs=1,
         micro_batch_size=preset.micro_batch_size, kl_coef=preset.kl_coef, seed=seed, out_dir=str(out_dir),
         estimator_kwargs=dict(preset.learner_options.get(learner, {})),
-        save_every=0, resume=False, tensorboard=False, progress=False,
+        save_every=0, resume=False, tensorboard=False, progress=False, **placement,
     )
 
 
 def run_one(preset: BenchPreset, factory: PolicyFactory, env_id: str, learner: str, seed: int,
-            train_pool: list, eval_tasks: list, run_dir: Path, *, log: Log | None = print) -> dict[str, Any]:
-    """Train one (env, learner, seed), then diagnose the credits it trained on; returns the run record."""
+            train_pool: list, eval_tasks: list, run_dir: Path, *, log: Log | None = print,
+            executor: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train one (env, learner, seed), then diagnose the credits it trained on; returns the run record.
+    ``executor``: where the env workers run (:func:`train_config`); its workers are released at the end."""
     from algorithms import Trainer
 
-    cfg = train_config(preset, env_id, learner, seed, run_dir)
+    cfg = train_config(preset, env_id, learner, seed, run_dir, executor)
     trainer = Trainer(cfg, policy=factory.fresh(), train_tasks=train_pool, eval_tasks=eval_tasks)
-    start = time.perf_counter()
-    result = trainer.train()
-    train_wall = time.perf_counter() - start
-    history = result.history
-    curve = [_eval_point(r, preset.eval_k) for r in history if "eval/greedy_accuracy" in r]
-    last = history[-1]
-    diag_start = time.perf_counter()
-    diag: dict[str, Any] = {}
-    if preset.diag_buckets > 0:
-        from .diagnose import diagnose
+    try:
+        start = time.perf_counter()
+        result = trainer.train()
+        train_wall = time.perf_counter() - start
+        history = result.history
+        curve = [_eval_point(r, preset.eval_k) for r in history if "eval/greedy_accuracy" in r]
+        last = history[-1]
+        diag_start = time.perf_counter()
+        diag: dict[str, Any] = {}
+        if preset.diag_buckets > 0:
+            from .diagnose import diagnose
 
-        diag = diagnose(trainer.runner, run_dir, train_pool, buckets=preset.diag_buckets, replays=preset.diag_replays,
-                        extra=preset.diag_extra, seed=10_000 + seed)
-    diag_wall = time.perf_counter() - diag_start
+            diag = diagnose(trainer.runner, run_dir, train_pool, buckets=preset.diag_buckets,
+                            replays=preset.diag_replays, extra=preset.diag_extra, seed=10_000 + seed)
+        diag_wall = time.perf_counter() - diag_start
+    finally:
+        trainer.runner.close()  # Ray env actors hold CPUs: the next run's actors must not wait for them
     final = {
         **({k: v for k, v in curve[-1].items() if k != "iteration"} if curve else {}),
         "n_eval": len(eval_tasks),
@@ -269,11 +290,15 @@ def previous_results(out: Path, preset: BenchPreset) -> dict[str, Any] | None:
 
 
 def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log | None = print,
-                         testbed_config=None, plots: bool = True) -> dict[str, Any]:
+                         testbed_config=None, plots: bool = True, executor: str = "local", workers: int = 1,
+                         ray_address: str | None = None) -> dict[str, Any]:
     """Run every (env, seed, learner) of ``preset`` not yet done in ``out_dir``; write results.json,
     results.md and plots. Finished runs already in ``out_dir`` (same settings) are kept, not redone; on
     Ctrl-C the finished runs are saved with ``"partial": true`` and ``KeyboardInterrupt`` propagates.
-    Nothing is created before the starting policy and the tasks are ready."""
+    Nothing is created before the starting policy and the tasks are ready. ``executor``, ``workers``,
+    ``ray_address``: where the rollouts' env workers run (``TrainConfig``'s fields of those names; they
+    change no number and are recorded in ``results.json["executor"]``, not in the preset)."""
+    placement = {"executor": executor, "workers": workers, "ray_address": ray_address}
     out = Path(out_dir)
     previous = previous_results(out, preset)
     keys = [(topology_name(e), learner, s) for e in preset.env_ids for s in preset.seeds for learner in preset.learners]
@@ -293,6 +318,7 @@ def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log |
         "runs_total": len(keys),
         "partial": True,
         "tasks": {},
+        "executor": placement,
     }
     if len(done) < len(keys):
         factory = PolicyFactory(preset, log=log, testbed_config=testbed_config)
@@ -318,7 +344,8 @@ def run_credit_benchmark(preset: BenchPreset, out_dir: str | Path, *, log: Log |
                         run_dir = out / "runs" / f"{key[0]}-{learner}-s{seed}"
                         if run_dir.exists():  # an unfinished run of an interrupted session: redo it from scratch
                             shutil.rmtree(run_dir)
-                        record = run_one(preset, factory, env_id, learner, seed, train_pool, eval_tasks, run_dir, log=log)
+                        record = run_one(preset, factory, env_id, learner, seed, train_pool, eval_tasks, run_dir, log=log,
+                                         executor=placement)
                         done[key] = record
                         results["runs"] = [done[k] for k in keys if k in done]
                         _write_json(out / "results.json", results)

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild results.md and the plots from an existing --out/results.json (e.g. a partial run)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the rollouts' envs run: in this process, or Ray env worker actors (extra 'ray'); "
+                             "changes no number (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, help="env worker actors with --executor ray (default: %(default)s)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join with --executor ray, e.g. HEAD:6379 (default: start Ray on this machine)")
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: all cores, or 1 when the machine is already overloaded)")
 
@@ -61,6 +67,20 @@ def configure_threads(threads: int | None) -> int:
         threads = 1 if busy else cores
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
+
+
+def check_executor(executor: str, workers: int, ray_address: str | None, env_id: str,
+                   env_kwargs: dict | None = None) -> str | None:
+    """None when the executor settings work here, else the one-line reason, found before anything is
+    created: the executor is built once (``make_executor``, the rules ``llm-marl train`` meets: a dead
+    Ray address answers within seconds) and released."""
+    from llm_marl_envs.rollout.executor import make_executor
+
+    try:
+        make_executor(executor, env_id, env_kwargs, workers=workers, address=ray_address).shutdown()
+    except (ValueError, TypeError) as e:  # RayMissingError and RayAddressError are ValueErrors too
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,11 +136,16 @@ def run(args: argparse.Namespace) -> int:
     except ResultsFolderError as e:
         print(f"llm-marl bench credit: {e}", file=sys.stderr)
         return 2
+    problem = check_executor(args.executor, args.workers, args.ray_address, preset.env_ids[0], preset.env_kwargs)
+    if problem:
+        print(f"llm-marl bench credit: {problem}", file=sys.stderr)
+        return 2
     threads = configure_threads(args.threads)
     print(f"[bench] torch threads: {threads}")
     start = time.perf_counter()
     try:
-        results = run_credit_benchmark(preset, out, plots=not args.no_plots)
+        results = run_credit_benchmark(preset, out, plots=not args.no_plots, executor=args.executor,
+                                       workers=args.workers, ray_address=args.ray_address)
     except KeyboardInterrupt:
         return 130
     except ResultsFolderError as e:
