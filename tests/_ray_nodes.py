@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -72,19 +73,26 @@ def process_name(pid: int) -> str:
 class RayNodes:
     """Ray nodes started with ``ray start`` on this machine (see the module docstring)."""
 
-    def __init__(self, *, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, token: bool = True, extra_env: dict[str, str] | None = None) -> None:
+        """``token=False``: no token in the environment; instead a private ``HOME`` (so that ``ray
+        get-auth-token --generate`` and ``~/.ray/auth_token`` are this cluster's, not the user's)."""
         self.tmp = Path(tempfile.mkdtemp(prefix="rn", dir="/tmp"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        self.env.update(RAY_TMPDIR=str(self.tmp), RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
-                        RAY_USAGE_STATS_ENABLED="0", **(extra_env or {}))
+        self.env.update(RAY_TMPDIR=str(self.tmp), RAY_USAGE_STATS_ENABLED="0", **(extra_env or {}))
+        if token:
+            self.env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+        else:
+            (self.tmp / "home").mkdir()
+            self.env["HOME"] = str(self.tmp / "home")
         self.sids: list[int] = []
         self.logs: list[str] = []
         self.address: str | None = None
 
-    def _start(self, args: list[str], *, env: dict[str, str] | None = None, timeout_s: float = 180) -> int:
-        """Run one ``ray start ...`` in a new session; returns that session id."""
-        proc = subprocess.Popen(args, env=env or self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True, cwd=self.tmp)
+    def shell(self, line: str, *, timeout_s: float = 240, cwd: Path | None = None) -> tuple[int, str, int]:
+        """Run one shell command line in a new session (what it leaves running is stopped by :meth:`stop`);
+        returns ``(returncode, stdout + stderr, session id)``."""
+        proc = subprocess.Popen(["bash", "-c", line], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True, cwd=cwd or self.tmp)
         self.sids.append(proc.pid)  # the session leader's pid is the session id
         try:
             out, _ = proc.communicate(timeout=timeout_s)
@@ -92,9 +100,14 @@ class RayNodes:
             proc.kill()
             out, _ = proc.communicate()
         self.logs.append(out)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed (rc {proc.returncode}):\n{out[-3000:]}")
-        return proc.pid
+        return proc.returncode, out, proc.pid
+
+    def _start(self, args: list[str], *, timeout_s: float = 240) -> int:
+        """Run one ``ray start ...`` in a new session; returns that session id."""
+        rc, out, sid = self.shell(shlex.join(args), timeout_s=timeout_s)
+        if rc != 0:
+            raise RuntimeError(f"{' '.join(args)} failed (rc {rc}):\n{out[-3000:]}")
+        return sid
 
     def start_head(self, num_cpus: int) -> str:
         """``ray start --head`` on a free port; returns ``"127.0.0.1:PORT"``."""
