@@ -87,6 +87,7 @@ class RayNodes:
         self.sids: list[int] = []
         self.logs: list[str] = []
         self.address: str | None = None
+        self.client_port: int | None = None  # the head's Ray Client server (ray://)
 
     def shell(self, line: str, *, timeout_s: float = 240, cwd: Path | None = None) -> tuple[int, str, int]:
         """Run one shell command line in a new session (what it leaves running is stopped by :meth:`stop`);
@@ -111,9 +112,9 @@ class RayNodes:
 
     def start_head(self, num_cpus: int) -> str:
         """``ray start --head`` on a free port; returns ``"127.0.0.1:PORT"``."""
-        port = free_port()
+        port, self.client_port = free_port(), free_port()
         self._start([RAY, "start", "--head", "--port", str(port), "--num-cpus", str(num_cpus),
-                     "--include-dashboard", "false", "--ray-client-server-port", str(free_port()),
+                     "--include-dashboard", "false", "--ray-client-server-port", str(self.client_port),
                      "--dashboard-agent-listen-port", str(free_port()), "--object-store-memory", str(100 * 1024**2),
                      "--disable-usage-stats"])
         self.address = f"127.0.0.1:{port}"

@@ -51,6 +51,14 @@ def test_actors_run_on_two_nodes_and_episodes_match_local(two_nodes, expected, t
     assert result["stats_episodes"] == 6 and result["replacements"] == 0
 
 
+def test_the_address_check_accepts_the_head_and_its_client_server(two_nodes):
+    """``check_address``'s gRPC handshake passes on a real head (GCS) and on its Ray Client server."""
+    from llm_marl_envs.rollout.ray_cluster import check_address
+
+    check_address(two_nodes.address, timeout_s=5.0)
+    check_address(f"ray://127.0.0.1:{two_nodes.client_port}", timeout_s=5.0)
+
+
 def test_a_node_going_down_mid_run_loses_no_episode(two_nodes, expected, tmp_path):
     """Runs last in this module: it kills the second node (raylet, agents and the actor on it)."""
     result = _drive(two_nodes, tmp_path, "--kill-session", str(two_nodes.second), "--kill-at", "1")
