@@ -11,6 +11,7 @@ Pick one by name with :func:`make_policy`; the registry :data:`BACKENDS` maps na
 | ``vllm`` | ``VLLMPolicy`` (offline engine) | ``agents.vllm`` |
 | ``openai`` | ``OpenAICompatPolicy`` (any OpenAI-compatible server) | ``agents.openai_compat`` |
 | ``router`` | ``RouterPolicy`` (several OpenAI-compatible servers: prefix affinity, least-loaded, failover) | ``agents.router`` |
+| ``replicas`` | ``RayReplicaPolicy`` (one batch split over Ray actors, each a replica of ``replica_backend``; one per GPU) | ``agents.ray_replicas`` |
 | ``testbed`` | ``HFPolicy`` over the CPU credit-benchmark testbed (an entry point, imported when asked for) | ``algorithms.testbed`` |
 
 Backends of other packages arrive as entry points of the group ``llm_marl.backends`` (this
@@ -82,6 +83,13 @@ def _router(**kwargs: Any) -> Any:
     return RouterPolicy(**kwargs)
 
 
+def _replicas(**kwargs: Any) -> Any:
+    """``RayReplicaPolicy``: ``make_policy("replicas", replica_backend="hf", replicas=2, model=...)``."""
+    from .ray_replicas import RayReplicaPolicy
+
+    return RayReplicaPolicy(**kwargs)
+
+
 for _name, _cls in (("oracle", OracleAgent), ("fixed", FixedAgent), ("replay", ReplayAgent),
                     ("random", RandomAgent), ("function", FunctionAgent)):
     BACKENDS.register(_name, _cls)  # scripted agents are imported already: register the classes
@@ -90,6 +98,7 @@ BACKENDS.register("tiny", _tiny)
 BACKENDS.register("vllm", _vllm)
 BACKENDS.register("openai", _openai)
 BACKENDS.register("router", _router)
+BACKENDS.register("replicas", _replicas)
 
 __all__ = [
     "BACKENDS",

@@ -24,6 +24,9 @@ How ``generate(prompts, params)`` works (one decode loop written here, not ``mod
    those of the unmodified model distribution (temperature 1, no truncation) instead.
 5. Per-request seeds: with ``params.seed`` set, prompt ``i`` sample ``j`` draws from its own
    ``torch.Generator`` seeded from ``(seed, i, j)``, so results reproduce call after call.
+   ``generate(..., prompt_offset=k)`` seeds prompt ``i`` of the call as prompt ``k + i`` (a slice
+   of a larger batch, e.g. one replica's chunk in :mod:`agents.ray_replicas`, then draws exactly
+   what the whole batch would; default 0: unchanged).
 6. Stops: the EOS token (kept as the last entry of ``token_ids``, not in ``text``;
    ``finish_reason="stop"``), a stop string (text cut before it; ``token_ids`` keep only the tokens
    that end before the stop string starts; ``metadata["stop"]`` names it), or ``max_tokens``
@@ -277,15 +280,18 @@ class HFPolicy(ActMixin):
 
     # -- generation ---------------------------------------------------------------------------
     def generate(
-        self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *, role: str | None = None
+        self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *, role: str | None = None,
+        prompt_offset: int = 0,
     ) -> list[Generation]:
-        """``len(prompts) * params.n`` generations, prompt-major (see the module docstring)."""
+        """``len(prompts) * params.n`` generations, prompt-major (see the module docstring);
+        ``prompt_offset``: the index of ``prompts[0]`` in the whole batch, for per-request seeds."""
         params = params or SamplingParams()
         prompt_ids = [self.encode_prompt(conv) for conv in prompts]
-        return self.generate_from_ids(prompt_ids, params, role=role)
+        return self.generate_from_ids(prompt_ids, params, role=role, prompt_offset=prompt_offset)
 
     def generate_from_ids(
-        self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, *, role: str | None = None
+        self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, *, role: str | None = None,
+        prompt_offset: int = 0,
     ) -> list[Generation]:
         """Like :meth:`generate` for already-tokenised prompts."""
         torch = self._torch
@@ -302,7 +308,7 @@ class HFPolicy(ActMixin):
         try:
             with torch.inference_mode(), self._activate(role):
                 for chunk in self._chunks(list(groups.values())):
-                    self._run_chunk(chunk, requests, prompt_ids, params, results)
+                    self._run_chunk(chunk, requests, prompt_ids, params, results, prompt_offset)
         finally:
             self.model.train(was_training)
         return [r for r in results if r is not None]
@@ -326,7 +332,7 @@ class HFPolicy(ActMixin):
 
     def _run_chunk(self, chunk: list[list[int]], requests: list[tuple[int, int]],
                    prompt_ids: Sequence[Sequence[int]], params: SamplingParams,
-                   results: list[Generation | None]) -> None:
+                   results: list[Generation | None], prompt_offset: int = 0) -> None:
         torch = self._torch
         unique = [list(prompt_ids[requests[group[0]][0]]) for group in chunk]
         if any(len(p) == 0 for p in unique):
@@ -341,7 +347,7 @@ class HFPolicy(ActMixin):
                 generator = None
                 if params.seed is not None:
                     generator = torch.Generator(device=self.device)
-                    generator.manual_seed(request_seed(params.seed, i, j))
+                    generator.manual_seed(request_seed(params.seed, prompt_offset + i, j))
                 rows.append(_Row(out_index, u, generator, [], []))
                 expand.append(u)
         index = torch.tensor(expand, device=self.device)
@@ -526,8 +532,9 @@ class HFRoleView(ActMixin):
     def tokenizer(self) -> Any:
         return self.policy.tokenizer
 
-    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None) -> list[Generation]:
-        return self.policy.generate(prompts, params, role=self.role)
+    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *,
+                 prompt_offset: int = 0) -> list[Generation]:
+        return self.policy.generate(prompts, params, role=self.role, prompt_offset=prompt_offset)
 
     def token_logprobs(self, prompt_token_ids: Sequence[int], token_ids: Sequence[int],
                        params: SamplingParams | None = None, *, grad: bool = False) -> Any:

@@ -20,7 +20,8 @@
   ``metadata["logprobs_of"] = "server"``). ``token_ids`` are filled when the server reports token
   ids (vLLM: ``extra_body={"return_tokens_as_token_ids": True}``), else left empty.
 - Seeds: with ``params.seed``, request ``i`` sends the seed derived from ``(seed, i, 0)`` (or
-  ``(seed, i, j)`` per sample), so reruns reproduce on servers that honour ``seed``.
+  ``(seed, i, j)`` per sample), so reruns reproduce on servers that honour ``seed``;
+  ``generate(..., prompt_offset=k)`` numbers the call's prompts from ``k`` (a slice of a larger batch).
 """
 
 from __future__ import annotations
@@ -141,11 +142,13 @@ class OpenAICompatPolicy(ActMixin):
         self.retries = 0
 
     # -- public ---------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None) -> list[Generation]:
-        """``len(prompts) * params.n`` generations, prompt-major; requests run concurrently."""
+    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *,
+                 prompt_offset: int = 0) -> list[Generation]:
+        """``len(prompts) * params.n`` generations, prompt-major; requests run concurrently.
+        ``prompt_offset``: the index of ``prompts[0]`` in the whole batch, for per-request seeds."""
         params = params or SamplingParams()
         jobs = request_jobs(len(prompts), params, self.n_per_request)
-        futures = [self._pool.submit(self.complete, prompts[i], params, i, j, n) for i, j, n in jobs]
+        futures = [self._pool.submit(self.complete, prompts[i], params, prompt_offset + i, j, n) for i, j, n in jobs]
         out: list[Generation] = []
         for future in futures:
             out.extend(future.result())

@@ -24,7 +24,8 @@ sent to a server chosen when the request starts:
   server with its last error.
 - **Determinism**: the seed sent for prompt ``i`` sample ``j`` depends only on ``(params.seed, i,
   j)`` and results are assembled in batch order, so the same batch gives the same generations
-  whichever server served which request (servers of one deterministic model).
+  whichever server served which request (servers of one deterministic model);
+  ``generate(..., prompt_offset=k)`` numbers the call's prompts from ``k`` (a slice of a larger batch).
 - **Concurrency**: at most ``max_concurrency`` requests in flight in all (threads); every request
   has a timeout (``timeout_s``), so a silent server cannot hang a rollout.
 
@@ -140,12 +141,14 @@ class RouterPolicy(ActMixin):
         self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="router")
 
     # -- public ---------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None) -> list[Generation]:
-        """``len(prompts) * params.n`` generations, prompt-major, whichever servers answered."""
+    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *,
+                 prompt_offset: int = 0) -> list[Generation]:
+        """``len(prompts) * params.n`` generations, prompt-major, whichever servers answered.
+        ``prompt_offset``: the index of ``prompts[0]`` in the whole batch, for per-request seeds."""
         params = params or SamplingParams()
         jobs = request_jobs(len(prompts), params, self.n_per_request)
         keys = [affinity_key(prompts[i]) if self.affinity == "prefix" else None for i, _, _ in jobs]
-        futures = [self._pool.submit(self._request, prompts[i], params, i, j, n, key)
+        futures = [self._pool.submit(self._request, prompts[i], params, prompt_offset + i, j, n, key)
                    for (i, j, n), key in zip(jobs, keys, strict=True)]
         out: list[Generation] = []
         try:

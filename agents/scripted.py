@@ -18,7 +18,9 @@ Conventions shared by every scripted policy:
   limit, not the env (so the oracle scores 1.0 on every env and task source with any settings);
 - ``token_ids`` is empty and ``logprobs`` is ``None`` (no tokenizer, no distribution);
 - ``calls`` counts ``generate`` calls, ``prompts_seen`` counts conversations received and
-  ``batch_sizes`` lists the size of every call, so tests can prove that a runner batches.
+  ``batch_sizes`` lists the size of every call, so tests can prove that a runner batches;
+- ``generate(..., prompt_offset=k)``: prompt ``i`` of the call is prompt ``k + i`` of the whole batch
+  (the ``index`` that ``respond`` gets, hence :class:`RandomAgent`'s per-request seeds); default 0.
 """
 
 from __future__ import annotations
@@ -94,13 +96,14 @@ class ScriptedPolicy(ActMixin):
     def respond(self, conversation: Conversation, index: int, sample: int, params: SamplingParams) -> str:
         raise NotImplementedError
 
-    def generate(self, prompts: list[Conversation], params: SamplingParams | None = None) -> list[Generation]:
+    def generate(self, prompts: list[Conversation], params: SamplingParams | None = None, *,
+                 prompt_offset: int = 0) -> list[Generation]:
         """One generation per (prompt, sample), prompt-major; see the module docstring."""
         params = params or SamplingParams()
         self.calls += 1
         self.prompts_seen += len(prompts)
         self.batch_sizes.append(len(prompts))
-        raw = self._respond_batch(prompts, params)
+        raw = self._respond_batch(prompts, params, prompt_offset)
         out = []
         for text in raw:
             text = str(text)
@@ -109,8 +112,9 @@ class ScriptedPolicy(ActMixin):
             out.append(Generation(text=text, token_ids=[], logprobs=None, finish_reason=reason))
         return out
 
-    def _respond_batch(self, prompts: list[Conversation], params: SamplingParams) -> list[str]:
-        return [self.respond(conv, i, j, params) for i, conv in enumerate(prompts) for j in range(params.n)]
+    def _respond_batch(self, prompts: list[Conversation], params: SamplingParams, prompt_offset: int = 0) -> list[str]:
+        return [self.respond(conv, prompt_offset + i, j, params)
+                for i, conv in enumerate(prompts) for j in range(params.n)]
 
 
 def gold_response(task: Task) -> str:
@@ -346,9 +350,9 @@ class FunctionAgent(ScriptedPolicy):
     def respond(self, conversation: Conversation, index: int, sample: int, params: SamplingParams) -> str:
         return str(self.fn(self._input(conversation)))
 
-    def _respond_batch(self, prompts: list[Conversation], params: SamplingParams) -> list[str]:
+    def _respond_batch(self, prompts: list[Conversation], params: SamplingParams, prompt_offset: int = 0) -> list[str]:
         if not self.batched:
-            return super()._respond_batch(prompts, params)
+            return super()._respond_batch(prompts, params, prompt_offset)
         inputs = [self._input(conv) for conv in prompts for _ in range(params.n)]
         outputs = list(self.fn(inputs))
         if len(outputs) != len(inputs):

@@ -12,6 +12,7 @@
   distribution (after temperature/top-k/top-p), as in :class:`agents.hf.HFPolicy`; pass
   ``logprobs_mode="raw_logprobs"`` for the model's own distribution.
 - Seeds: with ``params.seed``, prompt ``i`` sample ``j`` is one request seeded from ``(seed, i, j)``
+  (``generate(..., prompt_offset=k)``: from ``(seed, k + i, j)``, for a slice of a larger batch)
   (on CPU this needs ``enable_chunked_prefill=False``, set by default there; see
   ``../shared/reference/vllm-cpu.md``); without a seed, one request per prompt asks for ``n``.
 - Stops: as in ``HFPolicy``: text cut before the stop string, ``token_ids`` trimmed to the tokens
@@ -142,8 +143,10 @@ class VLLMPolicy(ActMixin):
             logprobs=0 if params.logprobs else None,
         )
 
-    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None) -> list[Generation]:
-        """``len(prompts) * params.n`` generations, prompt-major."""
+    def generate(self, prompts: Sequence[Conversation], params: SamplingParams | None = None, *,
+                 prompt_offset: int = 0) -> list[Generation]:
+        """``len(prompts) * params.n`` generations, prompt-major; ``prompt_offset``: the index of
+        ``prompts[0]`` in the whole batch, for per-request seeds."""
         params = params or SamplingParams()
         prompt_ids = [self.encode_prompt(conv) for conv in prompts]
         requests, sampling = [], []
@@ -154,7 +157,7 @@ class VLLMPolicy(ActMixin):
             else:
                 for j in range(params.n):
                     requests.append({"prompt_token_ids": ids})
-                    sampling.append(self._sampling(params, 1, request_seed(params.seed, i, j) & 0x7FFFFFFF))
+                    sampling.append(self._sampling(params, 1, request_seed(params.seed, prompt_offset + i, j) & 0x7FFFFFFF))
         outputs = self.llm.generate(requests, sampling, use_tqdm=False)
         out: list[Generation] = []
         for request_output in outputs:
