@@ -134,3 +134,64 @@ def test_asking_for_another_cluster_while_connected_is_refused(ray_cluster):
     with pytest.raises(RayAddressError, match="already connected"):
         connect("127.0.0.1:1")
     assert connect() is ray_cluster  # no address: the connected Ray is reused
+
+
+CODE_ENV = "llm-marl/CodeVote-v0"
+
+
+def test_sandbox_workers_gives_a_worker_its_own_pool_of_that_size():
+    """``sandbox_workers=N``: the worker's envs verify code on its own pool of N sandboxes (not the
+    process's shared one), which ``shutdown`` closes; the other settings are refused with one line."""
+    from llm_marl_envs.rollout.executor import make_executor
+    from llm_marl_envs.rollout.worker import EnvWorker
+
+    worker = EnvWorker(CODE_ENV, {"tasks": "mbpp"}, sandbox_workers=1)
+    try:
+        assert worker.sandbox is not None and worker.sandbox.workers == 1
+        env = worker._free[0].unwrapped
+        assert env.verifier_for("code").sandbox is worker.sandbox
+    finally:
+        worker.shutdown()
+    assert worker.sandbox._closed
+    assert EnvWorker(CODE_ENV, {"tasks": "mbpp"}).sandbox is None  # default: the shared pool
+    with pytest.raises(ValueError, match="not both"):
+        EnvWorker(CODE_ENV, {"verifier": "code"}, sandbox_workers=1)
+    with pytest.raises(ValueError, match=">= 1"):
+        make_executor("local", CODE_ENV, sandbox_workers=0)
+    with pytest.raises(TypeError, match="env id"):
+        EnvWorker(lambda: make(CODE_ENV), sandbox_workers=1)
+
+
+def test_ray_workers_with_their_own_sandbox_pools_play_the_local_episodes(ray_cluster):
+    """Two Ray workers holding one sandbox each score code episodes exactly as the local executor."""
+    from llm_marl_envs.rollout.executor import make_executor
+
+    tasks = [make(CODE_ENV, tasks="mbpp").unwrapped.task_source[i] for i in range(3)]
+    local = _code_runner(tasks, make_executor("local", CODE_ENV, {"tasks": "mbpp"}, sandbox_workers=1))
+    remote = _code_runner(tasks, make_executor("ray", CODE_ENV, {"tasks": "mbpp"}, workers=2, sandbox_workers=1))
+    try:
+        assert len({pid for _, pid in remote.executor.where()}) == 2
+        expected = local.run_episodes(tasks, n_per_task=2, seed=3)
+        assert _dump(remote.run_episodes(tasks, n_per_task=2, seed=3)) == _dump(expected)
+        assert [e.reward for e in expected] == [1.0] * 6 and local.last_stats.verifier_calls == 3
+    finally:
+        local.executor.shutdown()
+        remote.executor.shutdown()
+
+
+def _code_runner(tasks, executor) -> RolloutRunner:
+    return RolloutRunner(CODE_ENV, OracleAgent(tasks), executor=executor, progress=False)
+
+
+def test_ray_resolve_returns_given_tasks_without_a_round_trip(ray_cluster):
+    """``resolve`` of ``Task``s hands back the same objects (only indices go to a worker)."""
+    from llm_marl_envs.rollout.ray_executor import RayExecutor
+
+    ex = RayExecutor(ENV, {"tasks": "arith"}, workers=1)
+    try:
+        tasks = ex.resolve([0, 1])
+        assert [t.id for t in tasks] == [make(ENV, tasks="arith").unwrapped.task_source[i].id for i in range(2)]
+        again = ex.resolve(tasks)
+        assert all(a is b for a, b in zip(again, tasks, strict=True))
+    finally:
+        ex.shutdown()

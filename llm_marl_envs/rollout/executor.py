@@ -9,6 +9,7 @@ were opened (so the runner makes exactly the same ``generate`` calls whatever th
 
     make_executor("local", "llm-marl/MathDyad-v0")
     make_executor("ray", "llm-marl/CodeVote-v0", workers=2, address=None)
+    make_executor("ray", "llm-marl/CodeVote-v0", workers=2, sandbox_workers=1)  # each: 1 sandbox
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ class LocalExecutor:
 
     kind = "local"
 
-    def __init__(self, env: str | EnvFactory, env_kwargs: Mapping[str, Any] | None = None) -> None:
-        self.worker = EnvWorker(env, env_kwargs)
+    def __init__(self, env: str | EnvFactory, env_kwargs: Mapping[str, Any] | None = None, *,
+                 sandbox_workers: int | None = None) -> None:
+        self.worker = EnvWorker(env, env_kwargs, sandbox_workers=sandbox_workers)
 
     def describe(self) -> EnvInfo:
         return self.worker.describe()
@@ -98,7 +100,7 @@ class LocalExecutor:
         return self.worker.stats()
 
     def shutdown(self) -> None:
-        pass
+        self.worker.shutdown()
 
 
 def make_executor(
@@ -108,10 +110,12 @@ def make_executor(
     *,
     workers: int = 1,
     address: str | None = None,
+    sandbox_workers: int | None = None,
 ) -> Executor:
     """The executor ``kind`` (``"local"`` or ``"ray"``; an ``Executor`` instance is returned as is)
     for ``env`` (an env id, or a factory: local only) with ``env_kwargs``; ``workers`` Ray actors
-    on the cluster at ``address`` (``None``: a local ``ray.init()``)."""
+    on the cluster at ``address`` (``None``: a local ``ray.init()``); ``sandbox_workers``: each
+    worker's own sandbox pool size for code tasks (``None``: the process's shared pool; see ``EnvWorker``)."""
     if not isinstance(kind, str):
         if not isinstance(kind, Executor):
             raise TypeError(f"executor must be one of {EXECUTORS} or an Executor, got {type(kind).__name__}")
@@ -123,11 +127,11 @@ def make_executor(
             raise ValueError(f"the local executor runs one in-process worker, got workers={workers} (use executor='ray')")
         if address is not None:
             raise ValueError(f"ray_address={address!r} only applies to executor='ray'")
-        return LocalExecutor(env, env_kwargs)
+        return LocalExecutor(env, env_kwargs, sandbox_workers=sandbox_workers)
     if kind == "ray":
         from .ray_executor import RayExecutor  # lazy: ray is an optional extra
 
-        return RayExecutor(env, env_kwargs, workers=workers, address=address)
+        return RayExecutor(env, env_kwargs, workers=workers, address=address, sandbox_workers=sandbox_workers)
     raise ValueError(f"unknown executor {kind!r}; executors: {', '.join(EXECUTORS)}")
 
 

@@ -57,6 +57,8 @@ class RayExecutor:
         max_replacements: how many dead actors may be replaced in the executor's lifetime before
             the fault is raised.
         timeout_s: how long an ``address`` may take to answer.
+        sandbox_workers: each actor's own sandbox pool size for code tasks (``None``: the actor
+            process's shared pool, two sandbox workers per CPU of its node; see ``EnvWorker``).
     """
 
     kind = "ray"
@@ -71,6 +73,7 @@ class RayExecutor:
         cpus_per_worker: float | None = None,
         max_replacements: int = 16,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        sandbox_workers: int | None = None,
     ) -> None:
         if not isinstance(env, str):
             raise TypeError(f"the Ray executor needs a registered env id, got {type(env).__name__} (a factory runs with executor='local')")
@@ -83,6 +86,7 @@ class RayExecutor:
         self._dead_errors: tuple[type[BaseException], ...] = (RayActorError,)
         self._task_error = RayTaskError
         self.env_id, self.env_kwargs = env, dict(env_kwargs or {})
+        self.sandbox_workers = sandbox_workers
         if cpus_per_worker is None:
             cpus_per_worker = cpus_per_actor(ray, workers)
         self._actor_cls = ray.remote(num_cpus=cpus_per_worker, max_restarts=0, max_task_retries=0,
@@ -102,7 +106,7 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ plumbing
     def _new_actor(self) -> Any:
-        return self._actor_cls.remote(self.env_id, self.env_kwargs)
+        return self._actor_cls.remote(self.env_id, self.env_kwargs, sandbox_workers=self.sandbox_workers)
 
     def _gather(self, refs: Sequence[Any]) -> list[Any]:
         """``ray.get`` of calls already sent together; a task's exception is raised as itself."""
@@ -189,6 +193,9 @@ class RayExecutor:
         return self._info
 
     def resolve(self, tasks: Sequence[Task | int]) -> list[Task]:
+        """``tasks`` as ``Task``s; only indices need a worker (``Task``s are returned without a round trip)."""
+        if all(isinstance(t, Task) for t in tasks):
+            return list(tasks)
         return self._call_each({0: ("resolve", (list(tasks),))})[0]
 
     def open(self, specs: Sequence[EpisodeSpec]) -> list[Opened]:
@@ -271,7 +278,12 @@ class RayExecutor:
         return list(self._actors)
 
     def shutdown(self) -> None:
-        """Kill the actors (Ray itself stays up for the rest of the process)."""
+        """Stop the actors' own sandbox pools, then kill the actors (Ray itself stays up)."""
+        if self.sandbox_workers is not None:
+            try:
+                self._ray.get([a.shutdown.remote() for a in self._actors], timeout=10)
+            except Exception:  # noqa: BLE001 - a dead actor's pool died with it
+                pass
         for actor in self._actors:
             try:
                 self._ray.kill(actor, no_restart=True)

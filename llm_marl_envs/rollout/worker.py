@@ -176,9 +176,18 @@ class EnvWorker:
         env: a registered env id (``"llm-marl/MathDyad-v0"``) or a zero-argument factory returning a
             (possibly wrapped) non-lockstep AEC ``CollabEnv``; a factory only works in process.
         env_kwargs: keyword arguments of ``make(env, ...)`` when ``env`` is an id.
+        sandbox_workers: the size of this worker's OWN sandbox pool for code tasks (its envs get
+            ``verifier={"code": CodeVerifier(sandbox=Sandbox(workers=sandbox_workers))}``; env ids
+            only, not with a ``verifier`` in ``env_kwargs``). ``None`` (default): the code verifier
+            uses the process's shared pool (two sandbox workers per CPU, ``sandbox.shared_sandbox``).
+            What a worker holds is then explicit: scaling out adds workers with pools of this size.
     """
 
-    def __init__(self, env: str | EnvFactory, env_kwargs: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, env: str | EnvFactory, env_kwargs: Mapping[str, Any] | None = None, *,
+                 sandbox_workers: int | None = None) -> None:
+        self.sandbox: Any = None  # the worker's own sandbox pool (``sandbox_workers``), else None
+        if sandbox_workers is not None:
+            env_kwargs = self._own_sandbox(env, env_kwargs, sandbox_workers)
         self._factory = env_factory(env, env_kwargs)
         self._free: list[Any] = []
         self._open: dict[str, _Open] = {}
@@ -193,6 +202,28 @@ class EnvWorker:
             n_tasks=len(raw.task_source),
         )
         self._free.append(probe)
+
+    def _own_sandbox(self, env: str | EnvFactory, env_kwargs: Mapping[str, Any] | None,
+                     workers: int) -> dict[str, Any]:
+        """``env_kwargs`` with a code verifier on a new sandbox pool of ``workers`` (``self.sandbox``)."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"sandbox_workers must be an integer >= 1, got {workers!r}")
+        if not isinstance(env, str):
+            raise TypeError("sandbox_workers applies when env is an env id (a factory builds its own verifier)")
+        kwargs = dict(env_kwargs or {})
+        if kwargs.get("verifier") is not None:
+            raise ValueError("give either sandbox_workers or a verifier in env_kwargs, not both")
+        from ..sandbox import Sandbox
+        from ..verifiers.code import CodeVerifier
+
+        self.sandbox = Sandbox(workers=workers)
+        kwargs["verifier"] = {"code": CodeVerifier(sandbox=self.sandbox)}
+        return kwargs
+
+    def shutdown(self) -> None:
+        """Stop the worker's own sandbox pool, if it has one (its envs stay usable for non-code tasks)."""
+        if self.sandbox is not None:
+            self.sandbox.close()
 
     # ------------------------------------------------------------------ env pool
     def _new_env(self) -> Any:
