@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 from algorithms.bench.credit import run_credit_benchmark
 from algorithms.bench.lab import cli as lab_cli
