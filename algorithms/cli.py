@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(interrupted_message(trainer, cfg), file=sys.stderr)
         return 130
+    finally:
+        if trainer is not None:
+            trainer.close()
     last = result.history[-1] if result.history else {}
     print(json.dumps({k: v for k, v in last.items() if not k.startswith(("loss/", "estimator/"))}, indent=1))
     print(f"metrics: {result.out_dir / 'metrics.jsonl'}")

@@ -211,6 +211,16 @@ class Trainer:
         """``out_dir/checkpoint/state.pt``: the one (latest) checkpoint of this run."""
         return self.out_dir / "checkpoint" / "state.pt"
 
+    def close(self) -> None:
+        """Release the rollout runner's workers (Ray env actors hold CPUs until released)."""
+        self.runner.close()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ the loop
     def train(self) -> TrainResult:
         """Run the remaining iterations (all of them, or those after a resumed checkpoint)."""

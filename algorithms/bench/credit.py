@@ -228,7 +228,7 @@ def run_one(preset: BenchPreset, factory: PolicyFactory, env_id: str, learner: s
                             replays=preset.diag_replays, extra=preset.diag_extra, seed=10_000 + seed)
         diag_wall = time.perf_counter() - diag_start
     finally:
-        trainer.runner.close()  # Ray env actors hold CPUs: the next run's actors must not wait for them
+        trainer.close()  # Ray env actors hold CPUs: the next run's actors must not wait for them
     final = {
         **({k: v for k, v in curve[-1].items() if k != "iteration"} if curve else {}),
         "n_eval": len(eval_tasks),
