@@ -5,7 +5,7 @@ The block is the fenced one right after the README line ``<!-- ray-cluster-comma
 port 6379 -> a free port, ``.venv/bin/`` -> this interpreter's venv; the commands run with a private HOME
 (the token ``ray get-auth-token --generate`` makes is this test's) and Ray temp dir, each in its own
 session. The ``ray stop`` line is not run: it stops every Ray process of the machine, other tests'
-included; the sessions the commands started are stopped instead. Slow: two ``ray start`` take 20-45 s.
+included; the sessions the commands started are stopped instead. Not marked slow, so CI runs it: two ``ray start`` take 20-45 s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ pytest.importorskip("ray", reason="Ray tests need the ray extra: pip install 'll
 
 from _ray_nodes import ROOT, RayNodes, free_port  # noqa: E402
 
-pytestmark = pytest.mark.slow
 
 MARKER = "<!-- ray-cluster-commands:"
 

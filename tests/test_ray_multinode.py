@@ -2,7 +2,7 @@
 --address``, as on two machines): its actors run on both nodes, the episodes are byte-identical to the
 local executor's, and a node that goes down mid-run (its raylet and worker processes killed) loses no
 episode and finishes none twice. The driver is its own process (the test process may hold another Ray).
-Slow: starting two nodes takes 25-45 s on the 2-core VM."""
+Not marked slow, so CI runs it: starting two nodes takes 25-45 s on the 2-core VM."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ pytest.importorskip("ray", reason="Ray tests need the ray extra: pip install 'll
 
 from _ray_nodes import ROOT, RayNodes, local_episodes  # noqa: E402
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
