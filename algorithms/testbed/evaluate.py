@@ -25,6 +25,19 @@ def held_out_tasks(config: TestbedConfig, n: int) -> list:
     return disjoint_tasks(iter(source), n, sft_tasks(config))
 
 
+HELD_OUT_SOURCE = "testbed_heldout"
+"""The registered task source of :func:`held_out_source` (the ``testbed`` training preset evaluates on it)."""
+
+
+def held_out_source(n: int = 400) -> Any:
+    """The first ``n`` held-out tasks of the default testbed as a task source: never in its supervised
+    data (and the trainer keeps every evaluated prompt out of RL training). About 450 exist (``arith``
+    difficulty 1 with operands up to 9 has 1,008 distinct prompts; the SFT data covers 549)."""
+    from llm_marl_envs.tasks.base import ListTaskSource
+
+    return ListTaskSource(held_out_tasks(TestbedConfig(), n), name=HELD_OUT_SOURCE)
+
+
 def competence_report(model, tokenizer, config: TestbedConfig, *, n: int = 64, max_tokens: int = 48) -> dict[str, Any]:
     """``{env_id: {"greedy", "sampled", "solo_greedy"?}}`` team accuracies on ``n`` held-out tasks."""
     from agents.hf import HFPolicy
