@@ -195,3 +195,37 @@ def test_ray_resolve_returns_given_tasks_without_a_round_trip(ray_cluster):
         assert all(a is b for a, b in zip(again, tasks, strict=True))
     finally:
         ex.shutdown()
+
+
+def test_one_round_trip_per_step_pending_comes_back_with_submit(ray_cluster):
+    """``submit`` brings back the worker's next decisions: ``pending()`` then needs no round trip
+    (it answers even though the actor was just killed; the next ``submit`` replaces the actor and
+    replays), and ``close`` drops closed episodes' decisions at once, sending nothing itself."""
+    import ray
+
+    from llm_marl_envs.rollout.executor import make_executor
+    from llm_marl_envs.rollout.worker import EpisodeSpec
+
+    tasks = [make(ENV, tasks="arith").unwrapped.task_source[i] for i in range(2)]
+    oracle = OracleAgent(tasks)
+    results = {}
+    for kind in ("local", "ray"):
+        ex = make_executor(kind, ENV, {"tasks": "arith"})
+        try:
+            ex.open([EpisodeSpec(f"e{i}", t, seed=i) for i, t in enumerate(tasks)])
+            first = ex.pending()
+            ex.submit({d.key: {d.agent: oracle.generate([d.conversation])[0].text} for d in first})
+            if kind == "ray":
+                ray.kill(ex.actors()[0], no_restart=True)
+            second = ex.pending()
+            if kind == "ray":
+                assert ex.replacements == 0  # served from what submit brought back
+            ex.close(["e1"])
+            assert [d.key for d in ex.pending()] == ["e0"]
+            done = ex.submit({d.key: {d.agent: oracle.generate([d.conversation])[0].text} for d in second if d.key == "e0"})
+            results[kind] = (first, second, [(f.key, f.reward) for f in done])
+            if kind == "ray":
+                assert ex.replacements == 1 and ex.replayed_episodes == 1
+        finally:
+            ex.shutdown()
+    assert results["ray"] == results["local"] and results["local"][2] == [("e0", 1.0)]

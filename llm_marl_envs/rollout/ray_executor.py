@@ -5,7 +5,10 @@ pool: it is its own process). The executor keeps the ``Executor`` contract of
 ``rollout.executor``: ``pending()`` gathers the decisions of every actor and returns them in the
 GLOBAL order the episodes were opened, so the runner makes exactly the same ``generate`` calls,
 and the same seeds give byte-identical episodes and trees with the local and the Ray executor.
-Calls to the actors go out together and are awaited together (``ray.get`` on all of them).
+Calls to the actors go out together and are awaited together (``ray.get`` on all of them). One
+round trip per step: ``open`` and ``submit`` bring back each worker's next pending decisions
+(``pending()`` answers from them until that worker changes), and ``close`` travels with the
+worker's next ``open``/``submit`` (a closed episode's decisions are dropped at once).
 
 Faults: the executor records, per open episode, its spec and every stage of actions submitted to
 it. When an actor dies (``ray.kill``, a crashed process or node: ``RayActorError``), a fresh actor
@@ -34,6 +37,18 @@ class ActorEnvWorker(EnvWorker):
 
     def submit_with_stats(self, actions: Mapping[str, Mapping[str, str]]) -> tuple[list[Finished], WorkerStats]:
         return self.submit(actions), self.stats()
+
+    def open_and_pending(self, closes: Sequence[str], specs: Sequence[EpisodeSpec]) -> tuple[list[Opened], list[PendingDecision]]:
+        """``close(closes)`` (the driver's deferred closes), ``open(specs)``, then ``pending()``: one round trip."""
+        self.close(closes)
+        return self.open(specs), self.pending()
+
+    def submit_and_pending(self, closes: Sequence[str], actions: Mapping[str, Mapping[str, str]]
+                           ) -> tuple[list[Finished], WorkerStats, list[PendingDecision]]:
+        """``close(closes)``, ``submit(actions)``, the stats and the next ``pending()``: one round trip."""
+        self.close(closes)
+        finished = self.submit(actions)
+        return finished, self.stats(), self.pending()
 
     def where(self) -> tuple[str, int]:
         """``(node id, process id)`` of this actor."""
@@ -102,6 +117,10 @@ class RayExecutor:
         self._actions: dict[str, list[dict[str, str]]] = {}
         self._done: set[str] = set()
         self._stats: list[WorkerStats] = [WorkerStats() for _ in self._actors]
+        # one round trip per step: closes wait for the worker's next open/submit, and open/submit
+        # bring back the worker's pending decisions, which pending() serves until the next change
+        self._to_close: list[list[str]] = [[] for _ in self._actors]
+        self._pending: dict[int, list[PendingDecision]] = {}
         self._retired = WorkerStats()  # what replaced actors had spent
 
     # ------------------------------------------------------------------ plumbing
@@ -154,6 +173,8 @@ class RayExecutor:
                 pass
             self._retired = self._retired.add(self._stats[w])
             self._stats[w] = WorkerStats()
+            self._to_close[w] = []  # the old actor's envs are gone; closed keys are out of _where
+            self._pending.pop(w, None)
             self._actors[w] = actor = self._new_actor()
             keys = [k for k, where in self._where.items() if where == w and k not in self._done]
             for k in [k for k, where in self._where.items() if where == w and k in self._done]:
@@ -210,7 +231,13 @@ class RayExecutor:
                 per_worker[w] = list(specs[start : start + count])
                 start += count
         errors: dict[int, BaseException] = {}
-        results = self._call_each({w: ("open", (group,)) for w, group in per_worker.items()}, errors)
+        results = self._call_each({w: ("open_and_pending", (self._take_closes(w), group))
+                                   for w, group in per_worker.items()}, errors)
+        for w in per_worker:
+            if w in results:
+                results[w], self._pending[w] = results[w]
+            else:
+                self._pending.pop(w, None)
         assigned = {spec.key: w for w, group in per_worker.items() for spec in group}
         # on a worker that raised, the specs before the bad one stay open (as with one worker)
         really = {w: set(self._gather([self._actors[w].open_keys.remote()])[0]) for w in errors}
@@ -225,9 +252,10 @@ class RayExecutor:
 
     def pending(self) -> list[PendingDecision]:
         busy = sorted({w for k, w in self._where.items() if k not in self._done})
-        results = self._call_each({w: ("pending", ()) for w in busy})
+        results = self._call_each({w: ("pending", ()) for w in busy if w not in self._pending})
+        self._pending.update(results)
         order = {k: i for i, k in enumerate(self._where)}
-        decisions = [d for w in busy for d in results[w]]
+        decisions = [d for w in busy for d in self._pending[w] if d.key in order]  # closed since: dropped
         decisions.sort(key=lambda d: order[d.key])  # stable: schedule order within an episode stays
         return decisions
 
@@ -238,10 +266,14 @@ class RayExecutor:
             if w is None:
                 raise KeyError(f"episode key {key!r} is not open")
             per_worker.setdefault(w, {})[key] = dict(acts)
-        results = self._call_each({w: ("submit_with_stats", (batch,)) for w, batch in per_worker.items()})
+        for w in per_worker:
+            self._pending.pop(w, None)  # stale whatever happens below
+        results = self._call_each({w: ("submit_and_pending", (self._take_closes(w), batch))
+                                   for w, batch in per_worker.items()})
         finished: dict[str, Finished] = {}
-        for w, (done, stats) in results.items():
+        for w, (done, stats, pending) in results.items():
             self._stats[w] = stats
+            self._pending[w] = pending
             for batch_key, acts in per_worker[w].items():
                 self._actions[batch_key].append(acts)
             for f in done:
@@ -250,14 +282,18 @@ class RayExecutor:
         return [finished[k] for k in actions if k in finished]
 
     def close(self, keys: Sequence[str]) -> None:
-        per_worker: dict[int, list[str]] = {}
+        """Forget episodes ``keys``; the workers free their envs at their next open or submit (no
+        round trip of its own; the cached pending decisions of closed episodes are dropped)."""
         for key in keys:
             w = self._where.pop(key, None)
             if w is not None:
-                per_worker.setdefault(w, []).append(key)
+                self._to_close[w].append(key)
                 self._forget(key)
-        if per_worker:
-            self._call_each({w: ("close", (ks,)) for w, ks in per_worker.items()})
+
+    def _take_closes(self, w: int) -> list[str]:
+        """The closes deferred for worker ``w`` (sent with its next call)."""
+        keys, self._to_close[w] = self._to_close[w], []
+        return keys
 
     def open_keys(self) -> list[str]:
         """The keys of the open episodes, in the global order they were opened."""
