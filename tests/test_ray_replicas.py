@@ -112,7 +112,7 @@ def local():
 
 @pytest.fixture(scope="module")
 def replicas(ray_cluster):
-    policy = make_policy("replicas", replica_backend="tiny", replicas=2, num_cpus=1, seed=0)
+    policy = make_policy("replicas", replica_backend="tiny", replicas=2, num_cpus=0.5, seed=0)
     yield policy
     policy.close()
 
@@ -120,7 +120,7 @@ def replicas(ray_cluster):
 @slow
 def test_resources_and_registry(replicas):
     assert replicas.replicas == 2 and len(replicas.actors()) == 2
-    assert replicas.num_gpus == 0 and replicas.num_cpus == 1  # no GPU here: no GPU reserved
+    assert replicas.num_gpus == 0 and replicas.num_cpus == 0.5  # no GPU here: no GPU reserved
     assert "replicas" in __import__("agents").BACKENDS
 
 
@@ -198,3 +198,22 @@ def test_update_weights_reaches_every_replica(replicas, local):
     assert _dump(after) == _dump(chunked)  # both replicas generate with the new weights
     assert replicas.update_weights(local.model.state_dict()) == len(state)  # back, for any later test
     assert _dump(replicas.generate(PROMPTS, params)) == _dump(before)
+
+
+@slow
+def test_trainer_generator_from_a_saved_model_takes_synced_weights(replicas, local, tmp_path):
+    """``TrainConfig(generator="replicas")``: ``build_generator`` saves the trained model, starts the
+    replicas of ``hf`` from that folder, and ``sync_weights`` loads the trained weights into them."""
+    from algorithms.policies import build_generator, sync_weights
+
+    trained = make_policy("tiny", seed=0)
+    generator = build_generator("replicas", trained, tmp_path / "gen", replica_backend="hf", replicas=1,
+                                num_cpus=0.5)
+    try:
+        params = PARAMS["sampled"]
+        assert _dump(generator.generate(PROMPTS, params)) == _dump(_one_thread(lambda: trained.generate(PROMPTS, params)))
+        trained.model.load_state_dict(make_policy("tiny", seed=2).model.state_dict())  # "a training step"
+        assert sync_weights(generator, trained.model) == len(trained.model.state_dict())
+        assert _dump(generator.generate(PROMPTS, params)) == _dump(_one_thread(lambda: trained.generate(PROMPTS, params)))
+    finally:
+        generator.close()
