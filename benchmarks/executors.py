@@ -26,14 +26,14 @@ Workloads (``RolloutRunner.run_episodes`` through an executor instance, the publ
 2. ``MathDyad`` with the CPU ``testbed`` policy (transformers, in the driver): the checkpoint in
    ``$LLM_MARL_CACHE``/``~/.cache/llm-marl/testbed-*`` is loaded, never built here (the row is
    skipped if it is missing). Generation stays in the driver (one batched ``generate`` per step),
-   so Ray workers only parallelise env and verifier work.
+   so Ray workers only parallelise env and verifier work (``--torch-threads``, default 1).
 3. Ray overhead per step: ``MathDyad`` with an oracle team and cached verdicts (a warm-up run fills
    the caches), many small runs; ms per step (one step = pending + generate + submit + close) for
    each configuration, the paired difference to local, and the bare actor round trip
    (``ray.get(actor.describe.remote())``).
 4. Multi-node: what crosses the executor boundary per step (pickled bytes of open/pending/submit/
-   close, measured through a counting proxy around the local executor) and the round trips per
-   step; a multi-node cluster adds about ``round trips x network RTT + bytes / bandwidth`` per step
+   close, measured through a counting proxy around the local executor) and the Ray executor's
+   round trips per step (open and submit; pending and close ride along with them); a multi-node cluster adds about ``round trips x network RTT + bytes / bandwidth`` per step
    (an estimate from the measured numbers; the loopback round trip is measured, a network is not).
 
 Episodes/s exclude Ray start-up and actor start-up (reported separately, seconds). Every
@@ -88,8 +88,8 @@ class Size:
     repeats: int
 
 
-QUICK = Size(code_tasks=24, code_n=2, math_tasks=8, math_n=2, overhead_tasks=8, overhead_runs=10, repeats=3)
-DEFAULT = Size(code_tasks=64, code_n=4, math_tasks=16, math_n=4, overhead_tasks=8, overhead_runs=40, repeats=5)
+QUICK = Size(code_tasks=24, code_n=2, math_tasks=4, math_n=2, overhead_tasks=8, overhead_runs=10, repeats=3)
+DEFAULT = Size(code_tasks=64, code_n=4, math_tasks=8, math_n=4, overhead_tasks=8, overhead_runs=40, repeats=5)
 
 
 class TaggedPolicy:
@@ -326,7 +326,9 @@ def boundary_traffic(workload: Workload) -> dict[str, Any]:
     total = sum(ex.bytes.values())
     return {"workload": workload.name, "episodes": len(episodes), "steps": steps, "calls": dict(ex.calls),
             "bytes": dict(ex.bytes), "bytes_per_step": total / max(1, steps),
-            "round_trips_per_step": sum(ex.calls.values()) / max(1, steps)}
+            # the Ray executor's round trips: open and submit (pending decisions come back with them,
+            # closes travel with the next call)
+            "round_trips_per_step": (ex.calls.get("open", 0) + ex.calls.get("submit", 0)) / max(1, steps)}
 
 
 # ---------------------------------------------------------------------------------------------- workloads
@@ -422,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(an integer or 'default'); default '1' with --quick, '1,default' otherwise")
     ap.add_argument("--cpus-per-worker", type=float, default=0.5, help="Ray CPUs each actor reserves")
     ap.add_argument("--no-testbed", action="store_true", help="skip the MathDyad testbed rows")
+    ap.add_argument("--torch-threads", type=int, default=1, help="torch threads of the testbed policy in the "
+                    "driver (1: no OpenMP spinning against the env workers on 2 cores; the same for every config)")
     ap.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "llm-marl-bench" / "executors.json"),
                     help="JSON results (default: a temp folder, not in git)")
     args = ap.parse_args(argv)
@@ -438,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     workloads = [code_workload(size, p) for p in pools]
     folder = None if args.no_testbed else find_testbed()
     if folder is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
         workloads.append(testbed_workload(size, folder))
     elif not args.no_testbed:
         print("testbed checkpoint not found (build it with scripts/train_testbed.py): MathDyad testbed rows skipped")
@@ -470,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  bare actor round trip (loopback): {rt['median']:.3f} ms [{rt['min']:.3f}, {rt['max']:.3f}]")
     print("\nAcross the executor boundary per step (pickled, local executor behind a counting proxy):")
     for t, e in zip(traffic, estimate, strict=True):
-        print(f"  {t['workload']}: {t['round_trips_per_step']:.1f} calls/step, {t['bytes_per_step'] / 1e3:.1f} kB/step "
+        print(f"  {t['workload']}: {t['round_trips_per_step']:.1f} round trips/step, {t['bytes_per_step'] / 1e3:.1f} kB/step "
               f"({t['episodes']} episodes) -> multi-node estimate +{e['added_ms_per_step']:.2f} ms/step at "
               f"{e['rtt_ms']} ms RTT, {e['bandwidth_mb_s']:.0f} MB/s")
     print(f"\nload average at end: {load_end}; wall {time.perf_counter() - start:.0f}s")

@@ -63,4 +63,5 @@ def test_overhead_and_boundary_traffic_are_measured(ray_cluster):
     assert traffic["steps"] == 1 and traffic["calls"] == {"open": 1, "pending": 1, "submit": 1, "close": 1}
     assert traffic["bytes_per_step"] > 1000
     est = bench.multinode_estimate([traffic], rtt_ms=1.0, bandwidth_mb_s=1.0)[0]
-    assert est["added_ms_per_step"] == pytest.approx(4.0 + traffic["bytes_per_step"] / 1000)
+    assert traffic["round_trips_per_step"] == 2  # open and submit (pending and close ride along)
+    assert est["added_ms_per_step"] == pytest.approx(2.0 + traffic["bytes_per_step"] / 1000)
