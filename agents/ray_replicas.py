@@ -23,10 +23,12 @@ How ``generate(prompts, params)`` works:
   index (``request_seed(seed, i, j)``) draws for each prompt exactly what one local policy would
   draw for the whole batch: same seeds, same samples, whatever the number of replicas. A backend
   whose ``generate`` has no ``prompt_offset`` is refused for seeded, split batches (its samples
-  would depend on the split). Equal token ids and texts need a backend whose logits do not
-  depend on the batch a prompt is in; transformers on CPU in float32 differ only in the last bits
-  of the log-probs (~1e-7) when the batch changes, which is as true of one local ``HFPolicy``
-  given a different batch (GPU kernels in bfloat16 may differ more).
+  would depend on the split). Bit-equal results also need logits that do not depend on the batch
+  a prompt is in: transformers on CPU in float32 give the same texts and token ids, but the
+  log-probs can differ in the last bits (~1e-7) when the batch size or the number of torch threads
+  changes (Ray gives an actor ``OMP_NUM_THREADS`` = its CPUs, at least 1), as they do for one local
+  ``HFPolicy`` given another batch; GPU kernels in bfloat16 may differ more, even in tokens at
+  near-ties.
 - **Faults**: a replica that dies (``ray.kill``, a crashed worker, a lost node) is replaced by a
   fresh actor built the same way (with the last weights sent by :meth:`update_weights`) and its
   chunk is sent again; with a request seed the repeat is exact. At most ``max_restarts``
@@ -237,8 +239,7 @@ class RayReplicaPolicy(ActMixin):
                 except ray.exceptions.RayActorError as exc:
                     restarts += 1
                     if restarts > self.max_restarts:
-                        for other in pending:
-                            ray.cancel(other)
+                        _cancel(ray, pending)
                         raise ReplicaError(f"replica {k} died and {restarts - 1} replacement(s) died too in one "
                                            f"call (max_restarts={self.max_restarts}): "
                                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
@@ -247,8 +248,7 @@ class RayReplicaPolicy(ActMixin):
                     start, stop = chunks[k]
                     pending[self._submit(k, prompts[start:stop], params, prompt_offset + start, role)] = k
                 except Exception as exc:
-                    for other in pending:
-                        ray.cancel(other)
+                    _cancel(ray, pending)
                     raise _cause(ray, exc) from None
         return [g for part in results for g in (part or [])]
 
@@ -323,6 +323,15 @@ class RayReplicaPolicy(ActMixin):
             actor.update_weights.remote(self._state_ref)  # runs before any later call (actor order)
         self._actors[k] = actor
         self.restarts += 1
+
+
+def _cancel(ray: Any, refs: Iterable[Any]) -> None:
+    """Cancel the other chunks of a call that failed (best effort: they may have finished or died)."""
+    for ref in list(refs):
+        try:
+            ray.cancel(ref)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _cause(ray: Any, exc: BaseException) -> BaseException:

@@ -185,6 +185,28 @@ def test_killed_replica_is_replaced_and_its_chunk_repeated(replicas, local, ray_
 
 
 @slow
+def test_replica_crashing_mid_call_is_replaced(replicas, ray_cluster, tmp_path):
+    """A replica's process exits while it generates (the first call anywhere that claims the marker
+    file): the call still returns every answer, in order, from a fresh replica."""
+    marker = str(tmp_path / "crashed")
+
+    def crash_once(text, marker=marker):
+        import os
+
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return f"echo: {text}"
+        os.close(fd)
+        os._exit(1)
+
+    with make_policy("replicas", replica_backend="function", replicas=2, num_cpus=0.25, fn=crash_once) as policy:
+        out = policy.generate([[{"role": "user", "content": f"q{i}"}] for i in range(5)], SamplingParams(n=2))
+        assert policy.restarts == 1
+    assert [g.text for g in out] == [f"echo: q{i}" for i in range(5) for _ in range(2)]
+
+
+@slow
 def test_update_weights_reaches_every_replica(replicas, local):
     params = PARAMS["sampled"]
     before = replicas.generate(PROMPTS, params)
