@@ -28,12 +28,12 @@ def test_preset_evaluates_on_tasks_outside_the_sft_data():
     assert len({t.prompt for t in held}) == len(held)
 
 
-def test_held_out_source_is_exhausted_before_it_overlaps():
-    """All 1,008 prompts of the testbed's task space: 549 in the SFT data, the rest held out."""
-    space = {t.prompt for t in load_tasks("arith", difficulty=1, max_operand=9)[:20_000]}
+def test_held_out_source_never_overlaps_the_sft_data():
+    """``arith`` with operands up to 9 has 1,008 distinct prompts; the SFT data covers 549 of them, and
+    the held-out source is 400 of the others, each once."""
     sft = {t.prompt for t in sft_tasks(TestbedConfig())}
-    held = {t.prompt for t in held_out_source(400)}
-    assert held <= space - sft and len(space - sft) >= 400
+    held = [t.prompt for t in held_out_source(400)]
+    assert len(sft) == 549 and len(held) == len(set(held)) == 400 and not set(held) & sft
 
 
 def test_paired_interval_is_the_student_t_interval_of_the_differences():
@@ -75,12 +75,12 @@ def test_learning_run_reports_paired_before_and_after(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 2026-12-02 (helpers/readme/testbed.md): RL on the 1M-parameter "
+                   "testbed lowers held-out accuracy (c3, lr 3e-4, T 0.7, 30 x 16 tasks: greedy 0.235 -> 0.070, "
+                   "pass@1 0.169 -> 0.069, both intervals below 0); an XPASS means the preset learns: update the README")
 def test_the_testbed_preset_learns(tmp_path):
-    """The README's command, one seed, on the real (cached or built) testbed: held-out accuracy rises
+    """The README's command, one seed, on the real (cached or built) testbed: held-out pass@1 rises
     and the 95% interval of the paired change excludes 0."""
     run = learning_run(0, out_dir=tmp_path)
     assert run["n_eval_tasks"] == PRESETS.get("testbed")["n_eval"]
-    assert run[LEARNS_METRIC]["lo"] > 0, run[LEARNS_METRIC]
-
-
-LEARNS_METRIC = "pass@1"
+    assert run["pass@1"]["lo"] > 0, run["pass@1"]
