@@ -2,7 +2,7 @@
 papers' tables, so each setting is spelled out once, explicitly).
 
     cfg = preset_config("c3_table3", model="/models/Qwen2.5-3B-Instruct", tasks="math")
-    cfg = preset_config("testbed", learner="grpo")      # the CPU testbed: learns in minutes
+    cfg = preset_config("testbed", learner="grpo")      # the CPU testbed: runs in minutes (does not learn)
 
 Presets set :class:`~algorithms.config.TrainConfig` fields only; anything the project does
 differently from the reference code is named in the comment next to it (e.g. KL is a loss term
