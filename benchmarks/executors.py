@@ -89,7 +89,7 @@ class Size:
 
 
 QUICK = Size(code_tasks=24, code_n=2, math_tasks=4, math_n=2, overhead_tasks=8, overhead_runs=10, repeats=3)
-DEFAULT = Size(code_tasks=64, code_n=4, math_tasks=8, math_n=4, overhead_tasks=8, overhead_runs=40, repeats=5)
+DEFAULT = Size(code_tasks=64, code_n=4, math_tasks=32, math_n=4, overhead_tasks=8, overhead_runs=40, repeats=5)
 
 
 class TaggedPolicy:

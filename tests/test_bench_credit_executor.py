@@ -35,16 +35,6 @@ def _numbers(x) -> str:
     return json.dumps(strip(x), sort_keys=True, default=str)
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real one-node Ray started by the test (2 CPUs, 100 MB object store), shut down after."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def test_bench_credit_on_ray_gives_the_local_numbers(ray_cluster, tmp_path, monkeypatch):

@@ -16,19 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import executors as bench  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real one-node Ray started by the test (2 CPUs), shut down after."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 TINY = bench.Size(code_tasks=3, code_n=2, math_tasks=2, math_n=1, overhead_tasks=2, overhead_runs=2, repeats=2)
 
 

@@ -21,7 +21,6 @@ pytest.importorskip("ray", reason="Ray tests need the ray extra: pip install 'll
 
 from _ray_nodes import ROOT, RayNodes, free_port  # noqa: E402
 
-
 MARKER = "<!-- ray-cluster-commands:"
 
 

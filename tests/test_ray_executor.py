@@ -13,18 +13,6 @@ from agents import OracleAgent, RandomAgent  # noqa: E402
 from llm_marl_envs import make  # noqa: E402
 from llm_marl_envs.rollout import RolloutRunner  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real one-node Ray started by the test (2 CPUs, 100 MB object store), shut down after."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
 ENV = "llm-marl/MathDyad-v0"
 
 

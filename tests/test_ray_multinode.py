@@ -16,7 +16,6 @@ pytest.importorskip("ray", reason="Ray tests need the ray extra: pip install 'll
 from _ray_nodes import ROOT, RayNodes, local_episodes  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def two_nodes():
     """A head (2 logical CPUs) and a second node (2 logical CPUs): room for a replacement actor on the head."""

@@ -92,17 +92,6 @@ def test_missing_ray_is_one_line(monkeypatch):
     assert "pip install 'llm-marl-envs[ray]'" in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real one-node Ray (2 CPUs) started by the test, or the one this pytest process runs already."""
-    ray = pytest.importorskip("ray", reason="Ray tests need the ray extra: pip install 'llm-marl-envs[ray]'")
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from test_alg_trainer import tiny_policy
+
 from algorithms import TrainConfig
 from algorithms.trainer import Trainer
 
 pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real one-node Ray started by the test (2 CPUs), shut down after."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def _free_cpus(ray, want: float, timeout_s: float = 10.0) -> float:
