@@ -62,15 +62,15 @@ class Opened:
 
 @dataclass(frozen=True)
 class Finished:
-    """An episode whose task ended in a ``submit``: the team answer's verdict and reward, the
-    counterfactual rewards (voting topologies), and every message of the task as committed."""
+    """An episode whose task ended in a ``submit``: the team answer's verdict and reward and the
+    counterfactual rewards (voting topologies). No transcript: the driver already holds every
+    message it submitted (sending it back doubled the bytes crossing a Ray executor per step)."""
 
     key: str
     reward: float
     verdict: Verdict
     team_answer: dict[str, Any]
     counterfactual_rewards: dict[str, float] | None
-    turns: tuple[Turn, ...]
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,6 @@ class EnvWorker:
                     verdict=result.verdict,
                     team_answer=result.team_answer.to_dict(),
                     counterfactual_rewards=None if result.counterfactual_rewards is None else dict(result.counterfactual_rewards),
-                    turns=tuple(result.history),
                 ))
         return finished
 
