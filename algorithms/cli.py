@@ -6,7 +6,7 @@ preset such as ``c3_table3``) starts from a named preset, ``--config run.toml`` 
 and options override both; ``--set key=value`` is the generic form. ``--list`` prints the registered
 learners and presets.
 
-    llm-marl train --preset testbed --learner c3 --iterations 20 --out-dir runs/first   # learns on a CPU
+    llm-marl train --preset testbed --out-dir runs/first   # runs on a CPU in minutes (not shown to learn)
 
 Ctrl-C stops with one line naming the last checkpoint and how to resume.
 """
@@ -40,8 +40,8 @@ def _doc_of_fields() -> dict[str, str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config``, ``--set``, ``--list`` and one option per TrainConfig field."""
-    parser.add_argument("--preset", help="start from a named preset (algorithms.presets.PRESETS: 'testbed' learns "
-                        "on a CPU in minutes; c3_table3, c3_release, ccpo_v1 are the papers' settings)")
+    parser.add_argument("--preset", help="start from a named preset (algorithms.presets.PRESETS: 'testbed' runs "
+                        "on a CPU in minutes, not shown to learn; c3_table3, c3_release, ccpo_v1 are the papers' settings)")
     parser.add_argument("--config", help=f"a file of TrainConfig fields ({', '.join(SUPPORTED_FORMATS)}); options "
                         "override it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field")
