@@ -15,7 +15,7 @@ from agents import make_policy
 from agents.ray_replicas import split_batch
 from llm_marl_envs.policy import SamplingParams
 
-slow = pytest.mark.slow(reason="starting Ray and two actors that import torch takes ~40 s on 2 CPUs")
+# Not marked slow, so CI runs them: the 13 tests take ~46 s on the idle 2-core VM (Ray and two torch actors).
 SYSTEM = "You are a careful assistant. Think step by step, then give the final answer in a box."
 PROMPTS = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"What is {a} + {3 * a}?" + "?" * (a % 3)}]
            for a in range(5)]
@@ -106,14 +106,12 @@ def replicas(ray_cluster):
     policy.close()
 
 
-@slow
 def test_resources_and_registry(replicas):
     assert replicas.replicas == 2 and len(replicas.actors()) == 2
     assert replicas.num_gpus == 0 and replicas.num_cpus == 0.5  # no GPU here: no GPU reserved
     assert "replicas" in __import__("agents").BACKENDS
 
 
-@slow
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_same_generations_as_one_local_policy(replicas, local, name):
     params = PARAMS[name]
@@ -131,20 +129,17 @@ def test_same_generations_as_one_local_policy(replicas, local, name):
         assert len({g.text for g in got}) == len(got)  # real, distinct samples
 
 
-@slow
 def test_fewer_prompts_than_replicas_and_empty(replicas, local):
     params = PARAMS["sampled"]
     assert _dump(replicas.generate(PROMPTS[:1], params)) == _dump(_one_thread(lambda: local.generate(PROMPTS[:1], params)))
     assert replicas.generate([], params) == []
 
 
-@slow
 def test_backend_errors_are_reraised_as_is(replicas):
     with pytest.raises(ValueError, match="empty conversation"):
         replicas.generate([PROMPTS[0], []], PARAMS["greedy"])
 
 
-@slow
 def test_rollout_episodes_same_as_local(replicas, local):
     from llm_marl_envs.rollout import RolloutRunner
 
@@ -161,7 +156,6 @@ def test_rollout_episodes_same_as_local(replicas, local):
     _assert_same_up_to_logprob_rounding(got, expected)
 
 
-@slow
 def test_killed_replica_is_replaced_and_its_chunk_repeated(replicas, local, ray_cluster):
     params = PARAMS["sampled"]
     expected = replicas.generate(PROMPTS, params)
@@ -173,7 +167,6 @@ def test_killed_replica_is_replaced_and_its_chunk_repeated(replicas, local, ray_
     assert _dump(got) == _dump(expected)
 
 
-@slow
 def test_replica_crashing_mid_call_is_replaced(replicas, ray_cluster, tmp_path):
     """A replica's process exits while it generates (the first call anywhere that claims the marker
     file): the call still returns every answer, in order, from a fresh replica."""
@@ -195,7 +188,6 @@ def test_replica_crashing_mid_call_is_replaced(replicas, ray_cluster, tmp_path):
     assert [g.text for g in out] == [f"echo: q{i}" for i in range(5) for _ in range(2)]
 
 
-@slow
 def test_update_weights_reaches_every_replica(replicas, local):
     params = PARAMS["sampled"]
     before = replicas.generate(PROMPTS, params)
@@ -211,7 +203,6 @@ def test_update_weights_reaches_every_replica(replicas, local):
     assert _dump(replicas.generate(PROMPTS, params)) == _dump(before)
 
 
-@slow
 def test_trainer_generator_from_a_saved_model_takes_synced_weights(replicas, local, tmp_path):
     """``TrainConfig(generator="replicas")``: ``build_generator`` saves the trained model, starts the
     replicas of ``hf`` from that folder, and ``sync_weights`` loads the trained weights into them."""
