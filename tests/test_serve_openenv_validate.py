@@ -50,7 +50,9 @@ def test_manifest_has_openenv_templates_keys_and_its_app_loads():
     from uvicorn.importer import import_from_string
 
     app = import_from_string(manifest["app"])
-    assert app.state.env_ids and all(e.startswith("llm-marl/") for e in app.state.env_ids)
+    # every built-in env is served (other tests in this process may have registered envs of their own)
+    builtin = {"llm-marl/MathDyad-v0", "llm-marl/CodeVote-v0", "llm-marl/HintDyad-v0"}
+    assert builtin and builtin <= set(app.state.env_ids)
 
 
 def test_openenv_validate_url_passes_on_the_manifest_app():
