@@ -41,6 +41,16 @@ else:  # loaded by the zygote inside the sandbox, next to _codec.py
     import _codec
 
 
+ENDED = "the program's process ended"  # the reason a pump gives once the spawner reported the end
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of ``fd`` would not block now (data, or end of file)."""
+    probe = select.poll()
+    probe.register(fd, select.POLLIN)
+    return bool(probe.poll(0))
+
+
 class ProgramGone(BaseException):
     """The program's process can no longer answer (died, timed out, broke the protocol). Not an
     ``Exception``: a test's ``except Exception`` cannot swallow it."""
@@ -188,6 +198,8 @@ class Channel:
                     return
                 why = self.pump()
                 if why:
+                    if why == ENDED and event == select.POLLIN and _readable(fd):
+                        return  # it wrote its last reply, then ended between the poll and the pump
                     raise self.lost(why)
         finally:
             self.poller.unregister(fd)
@@ -215,7 +227,7 @@ class Channel:
                 self._wait(self.rep_fd, select.POLLIN)
                 continue
             if not chunk:
-                raise self.lost("the program's process ended")
+                raise self.lost(ENDED)
             self.buf += chunk
         data, self.buf = self.buf[:n], self.buf[n:]
         return data

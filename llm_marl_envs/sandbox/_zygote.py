@@ -373,7 +373,7 @@ class Zygote:
             if state["report"] is None:
                 state["report"] = self._next_report(None)
             if state["report"] is not None:
-                return "timeout" if state["report"][2] else "the program's process ended"
+                return "timeout" if state["report"][2] else _checker.ENDED
             return None
 
         checks = None
