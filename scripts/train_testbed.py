@@ -18,6 +18,7 @@ from dataclasses import fields
 
 from algorithms.bench.credit_cli import configure_threads
 from algorithms.testbed import TestbedConfig, checkpoint_dir, load_testbed, pretrain
+from algorithms.testbed.build import BUILD_THREADS
 from algorithms.testbed.evaluate import competence_report
 
 
@@ -29,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if f.type in ("int", "float", "str"):
             parser.add_argument(f"--{f.name.replace('_', '-')}", type={"int": int, "float": float, "str": str}[f.type])
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: auto, see llm-marl bench --help)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads of the competence report (default: auto; "
+                        f"the build itself always uses {BUILD_THREADS}, so that its weights do not depend on the load)")
     parser.add_argument("--eval", type=int, default=64, help="held-out tasks for the competence report (0: skip)")
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TestbedConfig)
                  if getattr(args, f.name, None) is not None}
     config = TestbedConfig(**overrides)
-    print(f"[testbed] torch threads: {configure_threads(args.threads)}")
+    print(f"[testbed] torch threads: {BUILD_THREADS} for the build, {configure_threads(args.threads)} for the report")
     out = args.out or str(checkpoint_dir(config))
     print(f"[testbed] config {config.key()}: {json.dumps(config.to_dict())}")
     pretrain(config, out)

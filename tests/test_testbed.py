@@ -137,3 +137,38 @@ def test_testbed_is_built_through_the_agents_backend_registry(tmp_path, monkeypa
     ours = policy.model.state_dict()
     assert ours.keys() == model.state_dict().keys()
     assert all(torch.equal(ours[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_build_uses_the_same_threads_whatever_the_ambient_setting(tmp_path):
+    """The weights of a float32 build depend on the thread count: a build takes BUILD_THREADS, not the
+    count the load-based default chose (a busy machine's 1 thread gave another model under one key)."""
+    import torch
+
+    from algorithms.testbed.build import BUILD_THREADS
+
+    ambient = torch.get_num_threads()
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            folder = pretrain(TINY, tmp_path / f"tb{threads}", log=None)
+            assert read_metadata(path=folder)["torch_threads"] == BUILD_THREADS
+            assert torch.get_num_threads() == threads  # restored for the caller
+    finally:
+        torch.set_num_threads(ambient)
+
+
+def test_the_default_testbed_ships_with_the_package_and_is_read_when_the_cache_has_none(tmp_path, monkeypatch):
+    """A fresh machine evaluates the shipped weights (no first build); a build in the cache wins."""
+    from algorithms.testbed import testbed_folder
+    from algorithms.testbed.config import SHIPPED_ROOT
+
+    monkeypatch.setenv("LLM_MARL_CACHE", str(tmp_path))
+    default = TestbedConfig()
+    shipped = SHIPPED_ROOT / f"testbed-{default.key()}"
+    assert testbed_folder(default) == shipped
+    meta = read_metadata(default)
+    assert meta["key"] == default.key() and meta["torch_threads"] == 2
+    assert (shipped / "model.safetensors").stat().st_size < 5_000_000
+    assert testbed_folder(TINY) == checkpoint_dir(TINY)  # nothing shipped: a first use builds into the cache
+    pretrain(TINY, checkpoint_dir(TINY), log=None)
+    assert testbed_folder(TINY) == checkpoint_dir(TINY)

@@ -149,9 +149,9 @@ class PolicyFactory:
         self._model, self._tokenizer = policy.model, policy.tokenizer
         self.info.update(load_s=time.perf_counter() - start, n_params=sum(p.numel() for p in self._model.parameters()))
         if cfg is not None:
-            from algorithms.testbed import checkpoint_dir, sft_tasks, testbed_metadata
+            from algorithms.testbed import sft_tasks, testbed_folder, testbed_metadata
 
-            self.info.update(path=str(checkpoint_dir(cfg)),
+            self.info.update(path=str(testbed_folder(cfg)),
                              **{k: v for k, v in testbed_metadata(cfg).items() if k != "loss_curve"})
             self.sft_tasks = sft_tasks(cfg)
         self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}

@@ -3,7 +3,7 @@ character tokenizer, supervised on this project's procedural ``arith`` tasks as 
 envs, so that each role is partly competent and RL (and credit assignment) has signal.
 
     from algorithms.testbed import load_testbed, testbed_policy, TestbedConfig
-    model, tokenizer = load_testbed()          # cached in $LLM_MARL_CACHE or ~/.cache/llm-marl
+    model, tokenizer = load_testbed()          # cached in $LLM_MARL_CACHE or ~/.cache/llm-marl, or shipped
     agents.make_policy("testbed")              # the same policy through the backend registry
 
 Importing this package registers the ``testbed`` backend in :data:`agents.BACKENDS` and the
@@ -14,7 +14,7 @@ from agents import BACKENDS
 from llm_marl_envs.tasks import TASK_SOURCES
 
 from .build import build, load_testbed, pretrain, sft_examples, sft_tasks, testbed_metadata, testbed_policy
-from .config import TestbedConfig, cache_root, checkpoint_dir
+from .config import TestbedConfig, cache_root, checkpoint_dir, testbed_folder
 from .evaluate import HELD_OUT_SOURCE, held_out_source
 
 BACKENDS.register("testbed", testbed_policy)
@@ -31,5 +31,6 @@ __all__ = [
     "sft_examples",
     "sft_tasks",
     "testbed_metadata",
+    "testbed_folder",
     "testbed_policy",
 ]

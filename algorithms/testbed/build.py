@@ -1,10 +1,12 @@
 """Build, pre-train, save and load the CPU testbed policy.
 
-    model, tokenizer = load_testbed()            # cached checkpoint, trained on first use (minutes)
+    model, tokenizer = load_testbed()            # cached or shipped checkpoint, else trained (minutes)
     policy = testbed_policy()                    # the same, wrapped in agents.hf.HFPolicy
 
-The checkpoint lives in ``checkpoint_dir(config)`` (``$LLM_MARL_CACHE`` or ``~/.cache/llm-marl``,
-``testbed-<hash of config>``); ``scripts/train_testbed.py`` rebuilds it from scratch.
+A build is written to ``checkpoint_dir(config)`` (``$LLM_MARL_CACHE`` or ``~/.cache/llm-marl``,
+``testbed-<hash of config>``); the default config's checkpoint also ships in the package
+(``algorithms/testbed/checkpoints/``), used when the cache holds none; ``scripts/train_testbed.py``
+rebuilds it from scratch (``BUILD_THREADS`` threads, whatever the machine's load).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import TestbedConfig, checkpoint_dir
+from .config import TestbedConfig, checkpoint_dir, testbed_folder
 from .sft import SFTExample, encode_example, train_sft
 from .teacher import collect_examples
 
 META_FILE = "testbed.json"
+BUILD_THREADS = 2
+"""torch CPU threads of every build. A float32 SFT run's weights depend on how its reductions are split
+over threads, so a build must not take the count from the machine's load: it did (1 thread under load,
+2 idle), and two builds of one config hash gave held-out greedy accuracies of 0.235 and 0.580."""
 Log = Callable[[str], None]
 
 
@@ -85,9 +91,14 @@ def pretrain(config: TestbedConfig, out_dir: str | Path | None = None, *, log: L
     if log:
         log(f"[testbed] {len(examples)} SFT examples (longest {longest} tokens), model {n_params / 1e6:.2f}M "
             f"params, {config.steps} steps -> {out}")
-    threads = torch.get_num_threads()
-    curve = train_sft(model, tokenizer, examples, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                      warmup_steps=config.warmup_steps, seed=config.seed, log=log)
+    ambient = torch.get_num_threads()
+    torch.set_num_threads(BUILD_THREADS)
+    try:
+        threads = torch.get_num_threads()
+        curve = train_sft(model, tokenizer, examples, steps=config.steps, batch_size=config.batch_size,
+                          lr=config.lr, warmup_steps=config.warmup_steps, seed=config.seed, log=log)
+    finally:
+        torch.set_num_threads(ambient)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
@@ -122,7 +133,7 @@ def load_testbed(config: TestbedConfig | None = None, *, path: str | Path | None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = config or TestbedConfig()
-    folder = Path(path) if path is not None else checkpoint_dir(config)
+    folder = Path(path) if path is not None else testbed_folder(config, META_FILE)
     if not (folder / META_FILE).exists():
         if not train_if_missing:
             raise FileNotFoundError(f"no testbed checkpoint in {folder} (run scripts/train_testbed.py)")
@@ -134,7 +145,7 @@ def load_testbed(config: TestbedConfig | None = None, *, path: str | Path | None
 
 def testbed_metadata(config: TestbedConfig | None = None, path: str | Path | None = None) -> dict[str, Any]:
     """The metadata saved with the checkpoint (config, parameter count, loss curve, wall time)."""
-    folder = Path(path) if path is not None else checkpoint_dir(config or TestbedConfig())
+    folder = Path(path) if path is not None else testbed_folder(config or TestbedConfig(), META_FILE)
     return json.loads((folder / META_FILE).read_text())
 
 

@@ -75,6 +75,21 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "llm-marl"
 
 
+SHIPPED_ROOT = Path(__file__).parent / "checkpoints"
+"""Checkpoints shipped with the package (the default testbed, ~4 MB), so that a fresh machine does not
+train one first and every machine evaluates the same weights."""
+
+
 def checkpoint_dir(config: TestbedConfig) -> Path:
-    """Where the checkpoint for ``config`` lives: ``<cache_root>/testbed-<hash>``."""
+    """Where a build of ``config`` is written: ``<cache_root>/testbed-<hash>``."""
     return cache_root() / f"testbed-{config.key()}"
+
+
+def testbed_folder(config: TestbedConfig, meta_file: str = "testbed.json") -> Path:
+    """Where the checkpoint of ``config`` is read: the cache when one was built there, else the shipped
+    one of the same hash, else the cache folder (where a first use builds it)."""
+    cached = checkpoint_dir(config)
+    shipped = SHIPPED_ROOT / cached.name
+    if not (cached / meta_file).is_file() and (shipped / meta_file).is_file():
+        return shipped
+    return cached
