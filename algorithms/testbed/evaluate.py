@@ -29,13 +29,16 @@ HELD_OUT_SOURCE = "testbed_heldout"
 """The registered task source of :func:`held_out_source` (the ``testbed`` training preset evaluates on it)."""
 
 
-def held_out_source(n: int = 400) -> Any:
-    """The first ``n`` held-out tasks of the default testbed as a task source: never in its supervised
-    data (and the trainer keeps every evaluated prompt out of RL training). About 450 exist (``arith``
-    difficulty 1 with operands up to 9 has 1,008 distinct prompts; the SFT data covers 549)."""
+def held_out_source(n: int = 400, start: int = 0) -> Any:
+    """Held-out tasks ``start .. start + n - 1`` of the default testbed as a task source: never in its
+    supervised data (and the trainer keeps every evaluated prompt out of RL training). About 450 exist
+    (``arith`` difficulty 1 with operands up to 9 has 1,008 distinct prompts; the SFT data covers 549).
+    The ``testbed`` preset evaluates on the first 200 and trains on the 24 after them."""
     from llm_marl_envs.tasks.base import ListTaskSource
 
-    return ListTaskSource(held_out_tasks(TestbedConfig(), n), name=HELD_OUT_SOURCE)
+    if start < 0 or n < 1:
+        raise ValueError(f"{HELD_OUT_SOURCE}: start must be >= 0 and n >= 1, got start={start}, n={n}")
+    return ListTaskSource(held_out_tasks(TestbedConfig(), start + n)[start:], name=HELD_OUT_SOURCE)
 
 
 def competence_report(model, tokenizer, config: TestbedConfig, *, n: int = 64, max_tokens: int = 48) -> dict[str, Any]:

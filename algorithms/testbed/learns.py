@@ -1,14 +1,16 @@
-"""Does RL on the testbed learn? Held-out accuracy before and after a ``--preset testbed`` run, per
-task, with paired 95% intervals, for one or more training seeds.
+"""Does RL on the testbed learn? Accuracy before and after a ``--preset testbed`` run, per task, with
+paired 95% intervals, for one or more training seeds: on held-out tasks (what RL generalises to) and
+on the distinct tasks training samples (``--train-eval N``, default 64: what RL fits).
 
     .venv/bin/python -m algorithms.testbed.learns --seeds 0,1,2          # the preset as the README runs it
     .venv/bin/python -m algorithms.testbed.learns --seeds 0 --set lr=3e-4 --set learner=grpo
 
 The trainer evaluates at iteration 0 (the SFT start) and at the end; :class:`PerTaskTrainer` keeps the
 per-task outcomes of those same evaluations (the same episodes the trainer's ``eval/*`` numbers are
-computed from), so before/after are paired by task. Intervals (:func:`paired_interval`): Student t over
-held-out tasks of the per-task difference (greedy: correct 0/1; pass@1: the share of ``eval_k``
-samples correct); over seeds, the per-task differences are first averaged over seeds.
+computed from), so before/after are paired by task; the training tasks are evaluated the same way at
+the same two points. Intervals (:func:`paired_interval`): Student t over tasks of the per-task
+difference (greedy: correct 0/1; pass@1: the share of ``eval_k`` samples correct); over seeds, the
+per-task differences are first averaged over seeds.
 """
 
 from __future__ import annotations
@@ -68,32 +70,57 @@ def _per_task(episodes: list) -> dict[str, list[bool]]:
     return out
 
 
+def _outcomes(calls: list) -> dict[str, dict[str, Any]]:
+    """Per task: the greedy outcome (0/1) and the share of sampled episodes correct (``None``: k = 0)."""
+    greedy = _per_task(calls[0])
+    sampled = _per_task(calls[1]) if len(calls) > 1 else {}
+    return {key: {"greedy": float(greedy[key][0]),
+                  "pass@1": float(np.mean(sampled[key])) if key in sampled else None} for key in greedy}
+
+
 class PerTaskTrainer(Trainer):
     """A :class:`~algorithms.trainer.Trainer` that also keeps, for every evaluation, each held-out
-    task's greedy outcome and its sampled outcomes (``self.per_task[iteration]``)."""
+    task's greedy outcome and its sampled outcomes (``self.per_task[iteration]``), and the same on
+    the first ``n_train_eval`` distinct tasks that training samples (``self.per_train_task``): what
+    RL fits, beside what it generalises to."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, n_train_eval: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.per_task: dict[int, dict[str, dict[str, Any]]] = {}
+        self.per_train_task: dict[int, dict[str, dict[str, Any]]] = {}
+        self.train_eval_list: list[Any] = []
+        if n_train_eval > 0:
+            seen: dict[str, Any] = {}
+            for i in range(1, self.cfg.iterations + 1):
+                for task in self.sample_tasks(i):
+                    seen.setdefault(task.id, task)
+            self.train_eval_list = list(seen.values())[:n_train_eval]
 
-    def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
+    def _recorded_evaluation(self, iteration: int, progress: bool) -> tuple[dict[str, Any], list]:
         recorder = _RecordingRunner(self.runner)
         runner, self.runner = self.runner, recorder
         try:
             res = super().evaluate(iteration, progress=progress)
         finally:
             self.runner = runner
-        greedy = _per_task(recorder.calls[0])
-        sampled = _per_task(recorder.calls[1]) if len(recorder.calls) > 1 else {}
-        self.per_task[iteration] = {key: {"greedy": float(greedy[key][0]),
-                                          "pass@1": float(np.mean(sampled[key])) if key in sampled else None}
-                                    for key in greedy}
+        return res, recorder.calls
+
+    def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
+        res, calls = self._recorded_evaluation(iteration, progress)
+        self.per_task[iteration] = _outcomes(calls)
+        if self.train_eval_list:
+            held_out, self.eval_list = self.eval_list, self.train_eval_list
+            try:
+                _, calls = self._recorded_evaluation(iteration, progress)
+            finally:
+                self.eval_list = held_out
+            self.per_train_task[iteration] = _outcomes(calls)
         return res
 
 
 def learning_run(seed: int, *, preset: str = "testbed", out_dir: str | Path | None = None,
                  overrides: dict[str, Any] | None = None, policy: Any = None, eval_tasks: Any = None,
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False, n_train_eval: int = 0) -> dict[str, Any]:
     """Train ``preset`` with ``seed`` and return the held-out accuracies before and after, per task
     and in total, with paired 95% intervals, and the wall times and load average of the run."""
     from ..presets import preset_config
@@ -103,31 +130,38 @@ def learning_run(seed: int, *, preset: str = "testbed", out_dir: str | Path | No
                                    "tensorboard": False, "resume": False, **(overrides or {})})
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    trainer = PerTaskTrainer(cfg, policy=policy, eval_tasks=eval_tasks)
+    trainer = PerTaskTrainer(cfg, policy=policy, eval_tasks=eval_tasks, n_train_eval=n_train_eval)
     t_build = time.perf_counter() - t0
     result = trainer.train()
     wall = time.perf_counter() - t0
     first, last = result.history[0], result.history[-1]
     start, end = trainer.per_task[first["iteration"]], trainer.per_task[last["iteration"]]
-    keys = list(start)
     run: dict[str, Any] = {
         "seed": seed, "config": {k: v for k, v in cfg.to_dict().items() if k in (overrides or {}) or k in _SHOWN},
-        "n_eval_tasks": len(keys), "iterations": last["iteration"], "wall_s": wall, "setup_s": t_build,
+        "n_eval_tasks": len(start), "iterations": last["iteration"], "wall_s": wall, "setup_s": t_build,
         "train_wall_s": last["wall_s"], "eval_wall_s": sum(r.get("eval/wall_s", 0.0) for r in result.history),
         "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
         "curve": [{k: r.get(k) for k in ("iteration", "train_reward_mean", "eval/greedy_accuracy", "eval/pass@1")}
                   for r in result.history],
     }
-    for metric in ("greedy", "pass@1"):
-        if start[keys[0]][metric] is None:
-            continue
-        b = [start[k][metric] for k in keys]
-        a = [end[k][metric] for k in keys]
-        run[metric] = {"before": float(np.mean(b)), "after": float(np.mean(a)), **paired_interval(b, a),
-                       "per_task_before": b, "per_task_after": a}
+    evaluations = [("", start, end)]
+    if trainer.per_train_task:
+        run["n_train_eval_tasks"] = len(trainer.train_eval_list)
+        evaluations.append(("train ", trainer.per_train_task[first["iteration"]],
+                            trainer.per_train_task[last["iteration"]]))
+    for prefix, before, after in evaluations:
+        keys = list(before)
+        for metric in ("greedy", "pass@1"):
+            if before[keys[0]][metric] is None:
+                continue
+            b = [before[k][metric] for k in keys]
+            a = [after[k][metric] for k in keys]
+            run[prefix + metric] = {"before": float(np.mean(b)), "after": float(np.mean(a)), **paired_interval(b, a),
+                                    "per_task_before": b, "per_task_after": a}
     return run
 
 
+_METRICS = ("greedy", "pass@1", "train greedy", "train pass@1")
 _SHOWN = ("learner", "lr", "iterations", "tasks_per_iter", "budget", "n_eval", "eval_k", "temperature", "kl_coef")
 
 
@@ -151,14 +185,14 @@ def markdown(runs: Sequence[dict[str, Any]]) -> str:
     lines = ["| seed | metric | before | after | Δ [95% interval over tasks] | wall s | load avg (1 min, start/end) |",
              "|---|---|---|---|---|---|---|"]
     for r in runs:
-        for metric in ("greedy", "pass@1"):
+        for metric in _METRICS:
             if metric in r:
                 m = r[metric]
                 lines.append(f"| {r['seed']} | {metric} | {m['before']:.3f} | {m['after']:.3f} | {m['diff']:+.3f} "
                              f"[{m['lo']:+.3f}, {m['hi']:+.3f}] | {r['wall_s']:.0f} | "
                              f"{r['loadavg_before'][0]:.1f} / {r['loadavg_after'][0]:.1f} |")
     if len(runs) >= 2:
-        for metric in ("greedy", "pass@1"):
+        for metric in _METRICS:
             if all(metric in r for r in runs):
                 p = pooled(runs, metric)
                 t, s = p["over_tasks"], p.get("over_seeds")
@@ -166,7 +200,9 @@ def markdown(runs: Sequence[dict[str, Any]]) -> str:
                 lines.append(f"| all | {metric} | {p['before']:.3f} | {p['after']:.3f} | {t['diff']:+.3f} "
                              f"[{t['lo']:+.3f}, {t['hi']:+.3f}]{seeds} | | |")
     n = runs[0]["n_eval_tasks"] if runs else 0
-    return "\n".join(lines) + f"\n\n{n} held-out tasks; Δ = after − before, paired by task (t interval)."
+    train = (f"; \"train\": the first {runs[0]['n_train_eval_tasks']} distinct tasks training samples"
+             if runs and "n_train_eval_tasks" in runs[0] else "")
+    return "\n".join(lines) + f"\n\n{n} held-out tasks{train}; Δ = after − before, paired by task (t interval)."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
     parser.add_argument("--out", help="folder for the runs and results.json (default: a temporary folder)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: auto)")
+    parser.add_argument("--train-eval", type=int, default=64, metavar="N",
+                        help="also evaluate the first N distinct training tasks before and after (default: 64; 0: "
+                             "held-out only)")
     args = parser.parse_args(argv)
     from ..bench.credit_cli import configure_threads
     from ..config import parse_field
@@ -191,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="testbed-learns-"))
     runs = []
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-        runs.append(learning_run(seed, preset=args.preset, out_dir=out, overrides=overrides))
+        runs.append(learning_run(seed, preset=args.preset, out_dir=out, overrides=overrides,
+                                 n_train_eval=args.train_eval))
         r = runs[-1]
         print(f"seed {seed}: " + "; ".join(f"{m} {r[m]['before']:.3f} -> {r[m]['after']:.3f} "
                                              f"({r[m]['diff']:+.3f} [{r[m]['lo']:+.3f}, {r[m]['hi']:+.3f}])"
-                                             for m in ("greedy", "pass@1") if m in r)
+                                             for m in _METRICS if m in r)
               + f"; {r['wall_s']:.0f} s, load {r['loadavg_before'][0]:.1f}", flush=True)
     table = markdown(runs)
     print(table)
