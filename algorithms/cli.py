@@ -38,6 +38,19 @@ def _doc_of_fields() -> dict[str, str]:
     return docs
 
 
+_ACCURACIES = ("eval/greedy_accuracy", "eval/pass@1", "train_eval/greedy_accuracy", "train_eval/pass@1")
+
+
+def before_after(history: list[dict]) -> str:
+    """One line: each accuracy at the first and the last evaluation of ``history`` (empty when fewer than 2)."""
+    evaluated = [r for r in history if "eval/greedy_accuracy" in r]
+    if len(evaluated) < 2:
+        return ""
+    first, last = evaluated[0], evaluated[-1]
+    parts = [f"{key} {first[key]:.3f} -> {last[key]:.3f}" for key in _ACCURACIES if key in first and key in last]
+    return f"iteration {first['iteration']} -> {last['iteration']}: " + "; ".join(parts)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config``, ``--set``, ``--list`` and one option per TrainConfig field."""
     parser.add_argument("--preset", help="start from a named preset (algorithms.presets.PRESETS: 'testbed' runs "
@@ -125,5 +138,8 @@ def run(args: argparse.Namespace) -> int:
             trainer.close()
     last = result.history[-1] if result.history else {}
     print(json.dumps({k: v for k, v in last.items() if not k.startswith(("loss/", "estimator/"))}, indent=1))
+    change = before_after(result.history)
+    if change:
+        print(change)
     print(f"metrics: {result.out_dir / 'metrics.jsonl'}")
     return 0

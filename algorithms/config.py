@@ -55,6 +55,9 @@ class TrainConfig:
     """Keyword arguments of the held-out source."""
     n_eval: int = 32
     """Number of held-out tasks evaluated."""
+    n_train_eval: int = 0
+    """Also evaluate the first N distinct tasks training samples, as the held-out ones (``train_eval/*``
+    keys: what RL fits, beside ``eval/*``, what it generalises to; 0: off)."""
 
     # -- budget and schedule ----------------------------------------------------------------------
     budget: int = 8

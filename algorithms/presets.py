@@ -46,12 +46,12 @@ PRESETS.register("ccpo_v1", {
 # RL trains on 24 tasks that are in neither the SFT data nor the evaluation (`testbed_heldout` 200-223)
 # and is measured on those 24 ("train", what RL fits) and on 200 others it never sees (`testbed_heldout`
 # 0-199, what it generalises to; a 95% interval of about +-0.07 on an accuracy near 0.5). Measured with
-# `python -m algorithms.testbed.learns --train-eval 24` (numbers in the README): the 24 training tasks'
+# `python -m algorithms.testbed.learns` (numbers in the README): the 24 training tasks'
 # accuracy rises well outside the noise, the 200 unseen tasks' does not move. Not a paper setting.
 PRESETS.register("testbed", {
     "learner": "c3", "backend": "testbed", "env_kwargs": {"prompt_style": "compact"},
     "tasks": "testbed_heldout", "task_kwargs": {"start": 200, "n": 24},
-    "eval_tasks": "testbed_heldout", "eval_task_kwargs": {"n": 200}, "n_eval": 200,
+    "eval_tasks": "testbed_heldout", "eval_task_kwargs": {"n": 200}, "n_eval": 200, "n_train_eval": 24,
     "eval_k": 4, "eval_every": 0, "budget": 8, "tasks_per_iter": 16, "iterations": 30, "max_tokens": 48,
     "lr": 5e-5, "micro_batch_size": 64, "temperature": 1.0,
 })

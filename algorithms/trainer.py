@@ -135,6 +135,7 @@ class Trainer:
 
         self.train_source, self.eval_list = self._tasks(train_tasks, eval_tasks)
         self.eval_prompts = {normalize_prompt(t.prompt) for t in self.eval_list}
+        self.train_eval_list = self._train_eval_tasks(cfg.n_train_eval)
         self.env = env_info(cfg.env_id, cfg.env_kwargs)
         self.roles = list(self.env.roles)
         if policy is None:
@@ -414,12 +415,30 @@ class Trainer:
             raise ValueError("no training task left that is disjoint from the held-out set")
         return picked
 
+    def _train_eval_tasks(self, n: int) -> list[Any]:
+        """The first ``n`` distinct tasks (by id) that the iterations sample, in the order they are drawn."""
+        picked: dict[str, Any] = {}
+        if n <= 0:
+            return []
+        for i in range(1, self.cfg.iterations + 1):
+            for task in self.sample_tasks(i):
+                picked.setdefault(task.id, task)
+            if len(picked) >= n:
+                break
+        return list(picked.values())[:n]
+
     def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
         """Greedy team accuracy and pass@k / pass@1 on the held-out tasks (``eval/*`` keys; its
-        evaluator calls and wall time are reported apart from the training budget)."""
+        evaluator calls and wall time are reported apart from the training budget), and the same on
+        the training tasks of ``n_train_eval`` (``train_eval/*``)."""
         t0 = time.perf_counter()
-        res = evaluate(self.runner, self.eval_list, k=self.cfg.eval_k, sampling=self.sampling,
-                       seed=_iteration_seed(self.cfg.seed, iteration) + 1, progress=progress)
+        seed = _iteration_seed(self.cfg.seed, iteration) + 1
+        res = evaluate(self.runner, self.eval_list, k=self.cfg.eval_k, sampling=self.sampling, seed=seed,
+                       progress=progress)
+        if self.train_eval_list:
+            fit = evaluate(self.runner, self.train_eval_list, k=self.cfg.eval_k, sampling=self.sampling, seed=seed,
+                           progress=progress)
+            res.update({"train_eval/" + key.split("/", 1)[1]: v for key, v in fit.items()})
         res["eval/wall_s"] = time.perf_counter() - t0
         if "on_eval" in self.callbacks:
             self.callbacks["on_eval"](self, res)

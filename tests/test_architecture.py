@@ -39,6 +39,7 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_test_one():
     setup_and_main, tests = _readme_commands()
     assert setup_and_main.startswith("bash scripts/setup.sh && ")
     assert "llm-marl bench lab --quick" in setup_and_main
+    assert "llm-marl train --preset testbed" in setup_and_main  # the short run on a real transformer
     assert tests.startswith("bash scripts/setup.sh --with-browser && ") and "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text()
     # .ci/run extracts the first README line that runs pytest after the set-up: check it is this one.

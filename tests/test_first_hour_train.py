@@ -125,6 +125,11 @@ def test_testbed_backend_is_reachable_from_train(tmp_path):
                 "--out-dir", str(tmp_path / "run"), "--progress", "false", "--tensorboard", "false"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["backend"] == "testbed"
+    # the preset also evaluates its training tasks, and the run ends with one before/after line
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["train_eval/n_tasks"] == 1 and "train_eval/greedy_accuracy" in records[-1]
+    summary = next(line for line in run.stdout.splitlines() if line.startswith("iteration 0 -> 1: "))
+    assert "eval/greedy_accuracy" in summary and "train_eval/greedy_accuracy" in summary
     missing = _cli(["train", "--backend", "testbed", "--model", str(tmp_path / "nope"), "--out-dir",
                     str(tmp_path / "run2"), "--progress", "false"])
     assert missing.returncode == 2 and "testbed.json" in _one_line(missing.stderr)

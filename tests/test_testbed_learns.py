@@ -13,6 +13,7 @@ from algorithms.presets import PRESETS, preset_config
 from algorithms.testbed import TestbedConfig, pretrain, sft_tasks
 from algorithms.testbed.evaluate import HELD_OUT_SOURCE, held_out_source
 from algorithms.testbed.learns import PerTaskTrainer, learning_run, paired_interval
+from algorithms.trainer import Trainer
 from llm_marl_envs.tasks import load_tasks
 
 TINY = TestbedConfig(hidden_size=32, num_layers=1, num_heads=2, n_sft_tasks=12, steps=2, batch_size=8, warmup_steps=1)
@@ -76,11 +77,19 @@ def test_per_task_record_is_the_trainers_own_evaluation(tmp_path):
 
 def test_train_evaluation_uses_the_tasks_training_samples_and_never_a_held_out_one(tmp_path):
     folder = pretrain(TINY, tmp_path / "tb", log=None)
-    cfg = preset_config("testbed", model=str(folder), iterations=3, tasks_per_iter=2, n_eval=8, out_dir=str(tmp_path))
-    trainer = PerTaskTrainer(cfg, n_train_eval=4)
+    cfg = preset_config("testbed", model=str(folder), iterations=3, tasks_per_iter=2, n_eval=3, eval_k=2,
+                        n_train_eval=4, max_tokens=6, out_dir=str(tmp_path / "run"), progress=False, tensorboard=False)
+    trainer = PerTaskTrainer(cfg)
     sampled = [t.id for i in (1, 2, 3) for t in trainer.sample_tasks(i)]
     assert [t.id for t in trainer.train_eval_list] == list(dict.fromkeys(sampled))[:4]
     assert not {t.prompt for t in trainer.train_eval_list} & {t.prompt for t in trainer.eval_list}
+    res = trainer.evaluate(0)
+    assert res["eval/n_tasks"] == 3 and res["train_eval/n_tasks"] == 4
+    rows = trainer.per_train_task[0].values()  # the per-task record is the trainer's own train_eval numbers
+    assert np.mean([r["greedy"] for r in rows]) == pytest.approx(res["train_eval/greedy_accuracy"])
+    assert np.mean([r["pass@1"] for r in rows]) == pytest.approx(res["train_eval/pass@1"])
+    assert preset_config("testbed", n_train_eval=0).n_train_eval == 0 and not Trainer(
+        preset_config("testbed", model=str(folder), n_train_eval=0, out_dir=str(tmp_path / "off"))).train_eval_list
 
 
 def test_learning_run_reports_paired_before_and_after(tmp_path):
@@ -101,7 +110,7 @@ def test_the_testbed_preset_learns_its_training_tasks_and_keeps_its_held_out_acc
     """The README's command, one seed, on the shipped testbed: greedy accuracy on the 24 training tasks
     rises (the 95% interval of the paired change is above 0), and on the 200 held-out tasks it does not
     fall beyond the noise (measured 2026-12-02, 3 seeds: README, "or, on a CPU")."""
-    run = learning_run(0, out_dir=tmp_path, n_train_eval=64)
+    run = learning_run(0, out_dir=tmp_path)
     assert run["n_eval_tasks"] == PRESETS.get("testbed")["n_eval"] == 200 and run["n_train_eval_tasks"] == 24
     assert run["train greedy"]["lo"] > 0, run["train greedy"]
     assert run["greedy"]["hi"] > 0, run["greedy"]

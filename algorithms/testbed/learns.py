@@ -1,6 +1,6 @@
 """Does RL on the testbed learn? Accuracy before and after a ``--preset testbed`` run, per task, with
 paired 95% intervals, for one or more training seeds: on held-out tasks (what RL generalises to) and
-on the distinct tasks training samples (``--train-eval N``, default 64: what RL fits).
+on the distinct tasks training samples (``n_train_eval``, ``--train-eval N``: what RL fits).
 
     .venv/bin/python -m algorithms.testbed.learns --seeds 0,1,2          # the preset as the README runs it
     .venv/bin/python -m algorithms.testbed.learns --seeds 0 --set lr=3e-4 --set learner=grpo
@@ -80,57 +80,42 @@ def _outcomes(calls: list) -> dict[str, dict[str, Any]]:
 
 class PerTaskTrainer(Trainer):
     """A :class:`~algorithms.trainer.Trainer` that also keeps, for every evaluation, each held-out
-    task's greedy outcome and its sampled outcomes (``self.per_task[iteration]``), and the same on
-    the first ``n_train_eval`` distinct tasks that training samples (``self.per_train_task``): what
-    RL fits, beside what it generalises to."""
+    task's greedy outcome and its sampled outcomes (``self.per_task[iteration]``), and the same for
+    the training tasks of ``n_train_eval`` (``self.per_train_task``)."""
 
-    def __init__(self, *args: Any, n_train_eval: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.per_task: dict[int, dict[str, dict[str, Any]]] = {}
         self.per_train_task: dict[int, dict[str, dict[str, Any]]] = {}
-        self.train_eval_list: list[Any] = []
-        if n_train_eval > 0:
-            seen: dict[str, Any] = {}
-            for i in range(1, self.cfg.iterations + 1):
-                for task in self.sample_tasks(i):
-                    seen.setdefault(task.id, task)
-            self.train_eval_list = list(seen.values())[:n_train_eval]
 
-    def _recorded_evaluation(self, iteration: int, progress: bool) -> tuple[dict[str, Any], list]:
+    def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
         recorder = _RecordingRunner(self.runner)
         runner, self.runner = self.runner, recorder
         try:
             res = super().evaluate(iteration, progress=progress)
         finally:
             self.runner = runner
-        return res, recorder.calls
-
-    def evaluate(self, iteration: int, *, progress: bool = False) -> dict[str, Any]:
-        res, calls = self._recorded_evaluation(iteration, progress)
-        self.per_task[iteration] = _outcomes(calls)
+        passes = 2 if self.cfg.eval_k > 0 else 1  # greedy, then sampled; held-out first, then training
+        self.per_task[iteration] = _outcomes(recorder.calls[:passes])
         if self.train_eval_list:
-            held_out, self.eval_list = self.eval_list, self.train_eval_list
-            try:
-                _, calls = self._recorded_evaluation(iteration, progress)
-            finally:
-                self.eval_list = held_out
-            self.per_train_task[iteration] = _outcomes(calls)
+            self.per_train_task[iteration] = _outcomes(recorder.calls[passes:])
         return res
 
 
 def learning_run(seed: int, *, preset: str = "testbed", out_dir: str | Path | None = None,
                  overrides: dict[str, Any] | None = None, policy: Any = None, eval_tasks: Any = None,
-                 progress: bool = False, n_train_eval: int = 0) -> dict[str, Any]:
+                 progress: bool = False, n_train_eval: int | None = None) -> dict[str, Any]:
     """Train ``preset`` with ``seed`` and return the held-out accuracies before and after, per task
     and in total, with paired 95% intervals, and the wall times and load average of the run."""
     from ..presets import preset_config
 
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"testbed-learns-{seed}-"))
+    train_eval = {} if n_train_eval is None else {"n_train_eval": n_train_eval}
     cfg = preset_config(preset, **{"seed": seed, "out_dir": str(out / f"seed{seed}"), "progress": progress,
-                                   "tensorboard": False, "resume": False, **(overrides or {})})
+                                   "tensorboard": False, "resume": False, **train_eval, **(overrides or {})})
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    trainer = PerTaskTrainer(cfg, policy=policy, eval_tasks=eval_tasks, n_train_eval=n_train_eval)
+    trainer = PerTaskTrainer(cfg, policy=policy, eval_tasks=eval_tasks)
     t_build = time.perf_counter() - t0
     result = trainer.train()
     wall = time.perf_counter() - t0
@@ -212,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
     parser.add_argument("--out", help="folder for the runs and results.json (default: a temporary folder)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: auto)")
-    parser.add_argument("--train-eval", type=int, default=64, metavar="N",
-                        help="also evaluate the first N distinct training tasks before and after (default: 64; 0: "
-                             "held-out only)")
+    parser.add_argument("--train-eval", type=int, metavar="N",
+                        help="evaluate the first N distinct training tasks too (default: the preset's n_train_eval; "
+                             "0: held-out only)")
     args = parser.parse_args(argv)
     from ..bench.credit_cli import configure_threads
     from ..config import parse_field
