@@ -173,10 +173,11 @@ def test_per_role_lora_adapters():
     params = SamplingParams(temperature=0, max_tokens=10)
     base_out = base.generate(PROMPTS[:2], params)
     lora = HFPolicy(build_tiny_model(tok, seed=4), tok, adapters={"thinker": None, "reasoner": None})
+    gen = torch.Generator().manual_seed(0)  # not the global RNG: its state depends on the tests run before
     with torch.no_grad():
         for name, p in lora.model.named_parameters():
             if "lora_B" in name and ".thinker" in name:
-                p.normal_(0, 2.0)
+                p.normal_(0, 2.0, generator=gen)
     thinker, reasoner = lora.for_role("thinker"), lora.for_role("reasoner")
     t_out, r_out = thinker.generate(PROMPTS[:2], params), reasoner.generate(PROMPTS[:2], params)
     plain = lora.generate(PROMPTS[:2], params)  # no role: the base model, adapters disabled
