@@ -417,9 +417,9 @@ class Trainer:
 
     def _train_eval_tasks(self, n: int) -> list[Any]:
         """The first ``n`` distinct tasks (by id) that the iterations sample, in the order they are drawn."""
-        picked: dict[str, Any] = {}
         if n <= 0:
             return []
+        picked: dict[str, Any] = {}
         for i in range(1, self.cfg.iterations + 1):
             for task in self.sample_tasks(i):
                 picked.setdefault(task.id, task)

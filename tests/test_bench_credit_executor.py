@@ -35,8 +35,6 @@ def _numbers(x) -> str:
     return json.dumps(strip(x), sort_keys=True, default=str)
 
 
-
-
 def test_bench_credit_on_ray_gives_the_local_numbers(ray_cluster, tmp_path, monkeypatch):
     import llm_marl_envs.rollout.runner as runner_module
 

@@ -92,8 +92,6 @@ def test_missing_ray_is_one_line(monkeypatch):
     assert "pip install 'llm-marl-envs[ray]'" in str(info.value) and "\n" not in str(info.value)
 
 
-
-
 @pytest.fixture(scope="module")
 def local():
     return make_policy("tiny", seed=0)

@@ -52,7 +52,7 @@ def test_manifest_has_openenv_templates_keys_and_its_app_loads():
     app = import_from_string(manifest["app"])
     # every built-in env is served (other tests in this process may have registered envs of their own)
     builtin = {"llm-marl/MathDyad-v0", "llm-marl/CodeVote-v0", "llm-marl/HintDyad-v0"}
-    assert builtin and builtin <= set(app.state.env_ids)
+    assert builtin <= set(app.state.env_ids)
 
 
 def test_openenv_validate_url_passes_on_the_manifest_app():

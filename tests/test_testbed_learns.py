@@ -95,8 +95,8 @@ def test_train_evaluation_uses_the_tasks_training_samples_and_never_a_held_out_o
 def test_learning_run_reports_paired_before_and_after(tmp_path):
     folder = pretrain(TINY, tmp_path / "tb", log=None)
     run = learning_run(3, out_dir=tmp_path, overrides={"model": str(folder), "iterations": 2, "budget": 4,
-                                                       "tasks_per_iter": 1, "n_eval": 4, "eval_k": 2, "max_tokens": 6},
-                       n_train_eval=5)
+                                                       "tasks_per_iter": 1, "n_eval": 4, "eval_k": 2, "max_tokens": 6,
+                                                       "n_train_eval": 5})
     assert run["seed"] == 3 and run["n_eval_tasks"] == 4 and run["iterations"] == 2
     assert run["n_train_eval_tasks"] == 2  # the distinct tasks of 2 iterations x 1 task (fewer than 5)
     for metric in ("greedy", "pass@1", "train greedy", "train pass@1"):

@@ -13,8 +13,6 @@ from algorithms.trainer import Trainer
 pytest.importorskip("ray")
 
 
-
-
 def _free_cpus(ray, want: float, timeout_s: float = 10.0) -> float:
     deadline = time.monotonic() + timeout_s
     while True:

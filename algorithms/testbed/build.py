@@ -28,8 +28,9 @@ from .teacher import collect_examples
 META_FILE = "testbed.json"
 BUILD_THREADS = 2
 """torch CPU threads of every build. A float32 SFT run's weights depend on how its reductions are split
-over threads, so a build must not take the count from the machine's load: it did (1 thread under load,
-2 idle), and two builds of one config hash gave held-out greedy accuracies of 0.235 and 0.580."""
+over threads, so a build must not take the count from the machine's load (it did: 1 thread under load,
+2 idle). Two builds of one config hash, one of them made under load, gave held-out greedy accuracies
+of 0.235 and 0.580."""
 Log = Callable[[str], None]
 
 

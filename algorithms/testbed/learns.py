@@ -104,15 +104,14 @@ class PerTaskTrainer(Trainer):
 
 def learning_run(seed: int, *, preset: str = "testbed", out_dir: str | Path | None = None,
                  overrides: dict[str, Any] | None = None, policy: Any = None, eval_tasks: Any = None,
-                 progress: bool = False, n_train_eval: int | None = None) -> dict[str, Any]:
+                 progress: bool = False) -> dict[str, Any]:
     """Train ``preset`` with ``seed`` and return the held-out accuracies before and after, per task
     and in total, with paired 95% intervals, and the wall times and load average of the run."""
     from ..presets import preset_config
 
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"testbed-learns-{seed}-"))
-    train_eval = {} if n_train_eval is None else {"n_train_eval": n_train_eval}
     cfg = preset_config(preset, **{"seed": seed, "out_dir": str(out / f"seed{seed}"), "progress": progress,
-                                   "tensorboard": False, "resume": False, **train_eval, **(overrides or {})})
+                                   "tensorboard": False, "resume": False, **(overrides or {})})
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     trainer = PerTaskTrainer(cfg, policy=policy, eval_tasks=eval_tasks)
@@ -212,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         key, raw = item.split("=", 1)
         name = key.strip().replace("-", "_")
         overrides[name] = parse_field(name, raw, flag=f"--set {key.strip()}")
+    if args.train_eval is not None:
+        overrides["n_train_eval"] = args.train_eval
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="testbed-learns-"))
     runs = []
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-        runs.append(learning_run(seed, preset=args.preset, out_dir=out, overrides=overrides,
-                                 n_train_eval=args.train_eval))
+        runs.append(learning_run(seed, preset=args.preset, out_dir=out, overrides=overrides))
         r = runs[-1]
         print(f"seed {seed}: " + "; ".join(f"{m} {r[m]['before']:.3f} -> {r[m]['after']:.3f} "
                                              f"({r[m]['diff']:+.3f} [{r[m]['lo']:+.3f}, {r[m]['hi']:+.3f}])"
